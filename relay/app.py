@@ -1,0 +1,57 @@
+"""The aiohttp application: which parts a process runs, wired once, opened and closed in order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from relay.errors import error_middleware
+from relay.health import Readiness, setup_health
+from relay.keys import Keys
+from relay.listener import Listener, setup_listener
+from relay.settings import Settings
+from relay.store.connect import RedisClient
+from relay.store.ingest import IngestWriter
+
+SETTINGS = web.AppKey("settings", Settings)
+REDIS = web.AppKey("redis", RedisClient)  # type: ignore[arg-type]
+KEYS = web.AppKey("keys", Keys)
+READINESS = web.AppKey("readiness", Readiness)
+
+
+def keys_for(settings: Settings) -> Keys:
+    return Keys(prefix=settings.key_prefix, partitions=settings.partitions)
+
+
+def create_app(
+    settings: Settings,
+    redis: RedisClient,
+    *,
+    listener: bool = True,
+    api: bool = True,
+    workers: int = 0,
+) -> web.Application:
+    """The listener and the Webhooks API for ``relay serve``; ``workers`` delivery loops for
+    ``relay work``; all of them for ``relay run``. Health, readiness and metrics always."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    keys = keys_for(settings)
+    readiness = Readiness(redis)
+    app[SETTINGS] = settings
+    app[REDIS] = redis
+    app[KEYS] = keys
+    app[READINESS] = readiness
+    setup_health(app, readiness)
+    if listener:
+        writer = IngestWriter(
+            redis, keys, dedup_window=settings.dedup_window, timeout=settings.redis_timeout
+        )
+        setup_listener(app, Listener(settings, writer))
+
+        async def writer_lifecycle(_: web.Application) -> AsyncIterator[None]:
+            await writer.start()
+            yield
+            await writer.stop()
+
+        app.cleanup_ctx.append(writer_lifecycle)
+    return app

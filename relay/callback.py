@@ -1,0 +1,161 @@
+"""Parsing a CallFire callback body into events, keeping each event's JSON text byte for byte.
+
+Pure. The body is walked once with the standard library's JSON scanner: the top-level object's
+values are decoded as usual, and the ``events`` array is walked element by element so that each
+event's exact source text (big ids, spacing and key order untouched) is kept beside its value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from json.decoder import scanstring  # type: ignore[attr-defined]
+from typing import Any
+
+
+class CallbackError(ValueError):
+    """The body is signed but is not a CallFire callback. ``status`` is the HTTP answer."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEvent:
+    resource_type: str
+    event_type: str
+    timestamp: int | None
+    text: bytes
+    """The event's JSON exactly as received."""
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    digest: bytes
+    """SHA-256 of the raw body: the dedup key, and the root of every delivery id."""
+    webhook_id: int | None
+    webhook_name: str | None
+    timestamp: int | None
+    events: tuple[ParsedEvent, ...]
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def _skip(text: str, i: int) -> int:
+    match = _WS.match(text, i)
+    return match.end() if match else i
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _walk_array(text: str, i: int, limit: int) -> tuple[list[tuple[Any, str]], int]:
+    """``text[i]`` is ``[``: each element's value and exact text, and the index after ``]``."""
+    items: list[tuple[Any, str]] = []
+    i = _skip(text, i + 1)
+    if text.startswith("]", i):
+        return items, i + 1
+    while True:
+        value, end = _DECODER.raw_decode(text, i)
+        items.append((value, text[i:end]))
+        if len(items) > limit:
+            raise CallbackError(f"a callback may carry at most {limit} events", status=413)
+        i = _skip(text, end)
+        if text.startswith(",", i):
+            i = _skip(text, i + 1)
+        elif text.startswith("]", i):
+            return items, i + 1
+        else:
+            raise CallbackError("events: expected ',' or ']'")
+
+
+def _walk_object(text: str, limit: int) -> tuple[dict[str, Any], list[tuple[Any, str]] | None]:
+    i = _skip(text, 0)
+    if not text.startswith("{", i):
+        raise CallbackError("the body is not a JSON object")
+    top: dict[str, Any] = {}
+    events: list[tuple[Any, str]] | None = None
+    i = _skip(text, i + 1)
+    if text.startswith("}", i):
+        i += 1
+    else:
+        while True:
+            if not text.startswith('"', i):
+                raise CallbackError("expected a property name")
+            key, i = scanstring(text, i + 1)
+            i = _skip(text, i)
+            if not text.startswith(":", i):
+                raise CallbackError("expected ':' after a property name")
+            i = _skip(text, i + 1)
+            if key == "events" and text.startswith("[", i):
+                events, i = _walk_array(text, i, limit)
+                top[key] = None
+            else:
+                top[key], i = _DECODER.raw_decode(text, i)
+                if key == "events":
+                    events = None
+            i = _skip(text, i)
+            if text.startswith(",", i):
+                i = _skip(text, i + 1)
+            elif text.startswith("}", i):
+                i += 1
+                break
+            else:
+                raise CallbackError("expected ',' or '}'")
+    if _skip(text, i) != len(text):
+        raise CallbackError("unexpected data after the JSON object")
+    return top, events
+
+
+def _event(index: int, value: Any, text: str, top_timestamp: int | None) -> ParsedEvent:
+    if not isinstance(value, dict):
+        raise CallbackError(f"events[{index}] is not an object")
+    resource, kind = value.get("resourceType"), value.get("eventType")
+    if not isinstance(resource, str) or not resource.strip():
+        raise CallbackError(f"events[{index}].resourceType is missing")
+    if not isinstance(kind, str) or not kind.strip():
+        raise CallbackError(f"events[{index}].eventType is missing")
+    timestamp = _int_or_none(value.get("timestamp"))
+    return ParsedEvent(resource, kind, timestamp if timestamp is not None else top_timestamp, text.encode())
+
+
+def parse_callback(body: bytes, max_events: int = 1000) -> Callback:
+    """The events of a callback body, or ``CallbackError`` saying what is wrong with it."""
+    try:
+        text = body.decode("utf-8")
+        top, events = _walk_object(text, max_events)
+    except UnicodeDecodeError:
+        raise CallbackError("the body is not UTF-8") from None
+    except RecursionError:
+        raise CallbackError("the body is nested too deeply") from None
+    except (json.JSONDecodeError, ValueError) as exc:
+        if isinstance(exc, CallbackError):
+            raise
+        raise CallbackError(f"the body is not valid JSON: {exc}") from None
+    if events is None:
+        raise CallbackError("events: a callback must carry an events array")
+    if not events:
+        raise CallbackError("events: the array is empty")
+    timestamp = _int_or_none(top.get("timestamp"))
+    parsed = tuple(_event(n, value, raw, timestamp) for n, (value, raw) in enumerate(events))
+    webhook_id = _int_or_none(top.get("webhookId"))
+    if webhook_id is None and isinstance(events[0][0], dict):
+        webhook_id = _int_or_none(events[0][0].get("webhookId"))
+    name = top.get("webhookName")
+    return Callback(
+        digest=hashlib.sha256(body).digest(),
+        webhook_id=webhook_id,
+        webhook_name=name if isinstance(name, str) else None,
+        timestamp=timestamp,
+        events=parsed,
+    )

@@ -1,0 +1,54 @@
+"""The ``relay`` command. Each sub-command lives in its own module and registers itself here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from relay.cli import events, processes
+from relay.cli.common import CliError
+from relay.settings import Settings
+
+MODULES = (processes, events)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="relay",
+        description="Receive signed CallFire callbacks, keep them on Redis streams, deliver them "
+        "to subscribed webhooks.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in MODULES:
+        module.register(sub)
+    return parser
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = err["loc"][0] if err["loc"] else ""
+        name = Settings.env_name(str(loc)) if loc else "settings"
+        parts.append(f"{name}: {err['msg']}")
+    return "invalid configuration: " + "; ".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code = int(args.handler(args) or 0)
+    except ValidationError as exc:
+        print(f"relay: {describe_validation_error(exc)}", file=sys.stderr)
+        return 2
+    except (CliError, ValueError, OSError) as exc:
+        print(f"relay: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        print(f"relay: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return code

@@ -1,0 +1,77 @@
+"""Every Redis key, stream and group name, made in one place.
+
+Keys that a script or transaction touches together share a hash tag (``{...}``), so the layout
+works unchanged on Redis Cluster:
+
+- ``{p<N>}``: partition N: its events stream, its deliveries stream (retries due and replays),
+  its scheduled-retries sorted set and its dedup claims. A callback's partition is fixed by the
+  hash of its body, so a repeat lands on the same dedup keys.
+- ``{webhooks}``: the webhook table, its id sequence and version counter, single-use leases.
+- ``{dead}``: the dead-letter stream.
+- ``{attempts:<id>}``: recent delivery attempts of one webhook.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GROUP = "relay-workers"
+"""The consumer group every worker joins, on every partition's streams."""
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "relay"
+    partitions: int = 4
+
+    def partition_of(self, digest: bytes) -> int:
+        """The partition of a callback, from the (uniform) hash of its body."""
+        return int.from_bytes(digest[:8], "big") % self.partitions
+
+    def _p(self, partition: int) -> str:
+        return f"{self.prefix}:{{p{partition}}}"
+
+    def events(self, partition: int) -> str:
+        return f"{self._p(partition)}:events"
+
+    def deliveries(self, partition: int) -> str:
+        return f"{self._p(partition)}:deliveries"
+
+    def scheduled(self, partition: int) -> str:
+        return f"{self._p(partition)}:scheduled"
+
+    def dedup(self, partition: int, digest_hex: str) -> str:
+        return f"{self._p(partition)}:seen:{digest_hex}"
+
+    def all_events(self) -> list[str]:
+        return [self.events(p) for p in range(self.partitions)]
+
+    # --- webhooks ---------------------------------------------------------------------------
+    @property
+    def webhooks(self) -> str:
+        """Hash: webhook id -> its JSON."""
+        return f"{self.prefix}:{{webhooks}}:all"
+
+    @property
+    def webhook_seq(self) -> str:
+        return f"{self.prefix}:{{webhooks}}:seq"
+
+    @property
+    def webhooks_version(self) -> str:
+        """Counter bumped by every change to the webhook table; workers poll it."""
+        return f"{self.prefix}:{{webhooks}}:version"
+
+    def single_use_lease(self, webhook_id: int) -> str:
+        return f"{self.prefix}:{{webhooks}}:lease:{webhook_id}"
+
+    def attempts(self, webhook_id: int) -> str:
+        return f"{self.prefix}:{{attempts:{webhook_id}}}:log"
+
+    # --- dead letters -----------------------------------------------------------------------
+    @property
+    def dead_letters(self) -> str:
+        return f"{self.prefix}:{{dead}}:letters"
+
+    # --- workers ----------------------------------------------------------------------------
+    def heartbeat(self, consumer: str) -> str:
+        return f"{self.prefix}:{{workers}}:alive:{consumer}"

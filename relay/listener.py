@@ -1,0 +1,111 @@
+"""``POST /callbacks/callfire``: verify, parse, dedup and make durable; 2xx only once durable."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+import structlog
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from relay import metrics
+from relay.callback import CallbackError, parse_callback
+from relay.errors import ApiError
+from relay.events import events_of
+from relay.settings import Settings
+from relay.signing import CALLFIRE_HEADER, matching_secret
+from relay.store.ingest import IngestWriter
+
+log = structlog.get_logger("relay.listener")
+
+CALLBACK_PATH = "/callbacks/callfire"
+RETRY_AFTER_SECONDS = "5"
+
+
+class Listener:
+    """The ingest edge: everything it needs, built once per process."""
+
+    def __init__(self, settings: Settings, writer: IngestWriter) -> None:
+        self.settings = settings
+        self.writer = writer
+        self.all_secrets = settings.callfire_secrets.all()
+
+    def _refuse(self, outcome: str, status: int, message: str, **headers: str) -> ApiError:
+        metrics.CALLBACKS.labels(outcome).inc()
+        log.info("callback refused", outcome=outcome, status=status, reason=message)
+        return ApiError(status, message, headers=headers or None)
+
+    async def _read(self, request: web.Request) -> bytes:
+        encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise self._refuse("invalid", 415, "Content-Encoding is not supported; send identity")
+        length = request.content_length
+        if length is not None and length > self.settings.max_body_bytes:
+            raise self._refuse("too_large", 413, "the request body is too large")
+        try:
+            async with asyncio.timeout(self.settings.read_timeout):
+                return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise self._refuse("too_large", 413, "the request body is too large") from None
+        except TimeoutError:
+            raise self._refuse("invalid", 408, "the request body did not arrive in time") from None
+
+    def _verify(self, request: web.Request, body: bytes) -> bytes | None:
+        """The matching secret; None when unsigned callbacks are allowed and none came signed."""
+        header = request.headers.get(CALLFIRE_HEADER)
+        if header is None and self.settings.allow_unsigned:
+            return None
+        secret = matching_secret(header, body, self.all_secrets)
+        if secret is None:
+            metrics.SIGNATURE_FAILURES.inc()
+            raise self._refuse("unauthorized", 401, f"missing or wrong {CALLFIRE_HEADER}")
+        return secret
+
+    async def receive(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        body = await self._read(request)
+        secret = self._verify(request, body)
+        try:
+            callback = parse_callback(body, self.settings.max_events_per_callback)
+        except CallbackError as exc:
+            outcome = "too_large" if exc.status == 413 else "invalid"
+            raise self._refuse(outcome, exc.status, str(exc)) from None
+        if secret is not None and secret not in self.settings.callfire_secrets.allowed_for(callback.webhook_id):
+            metrics.SIGNATURE_FAILURES.inc()
+            raise self._refuse("unauthorized", 401, f"{CALLFIRE_HEADER} is not valid for this webhookId")
+        now_ms = int(time.time() * 1000)
+        max_age = self.settings.max_callback_age
+        if max_age is not None and callback.timestamp is not None and callback.timestamp < now_ms - max_age * 1000:
+            raise self._refuse("stale", 400, "timestamp: the callback is older than RELAY_MAX_CALLBACK_AGE")
+        events = events_of(callback, now_ms)
+        try:
+            fresh = await self.writer.write(callback, events)
+        except (RedisError, ConnectionError, OSError, TimeoutError) as exc:
+            log.warning("callback not durable", callback=callback.digest.hex()[:16], error=type(exc).__name__)
+            raise self._refuse(
+                "unavailable", 503, "the relay cannot store the callback now; retry later",
+                **{"Retry-After": RETRY_AFTER_SECONDS},
+            ) from None
+        metrics.ENQUEUE_SECONDS.observe(time.perf_counter() - started)
+        outcome = "accepted" if fresh else "duplicate"
+        metrics.CALLBACKS.labels(outcome).inc()
+        if fresh:
+            metrics.EVENTS_ENQUEUED.inc(len(events))
+        else:
+            metrics.DUPLICATES.inc()
+        log.info(
+            "callback " + outcome,
+            callback=callback.digest.hex()[:16],
+            cf_webhook_id=callback.webhook_id,
+            events=len(events),
+            resource=events[0].resource,
+            event_type=events[0].event,
+        )
+        body_out = {"status": outcome, "events": len(events) if fresh else 0}
+        return web.Response(body=orjson.dumps(body_out), content_type="application/json")
+
+
+def setup_listener(app: web.Application, listener: Listener) -> None:
+    app.router.add_post(CALLBACK_PATH, listener.receive)

@@ -1,0 +1,40 @@
+"""Every Prometheus metric the relay exports, named in one place. Labels are low-cardinality."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+CALLBACKS = Counter(
+    "relay_callbacks_total",
+    "CallFire callbacks received, by outcome",
+    ["outcome"],  # accepted, duplicate, unauthorized, invalid, too_large, unavailable, stale
+)
+SIGNATURE_FAILURES = Counter("relay_signature_failures_total", "Callbacks refused for their signature")
+DUPLICATES = Counter("relay_duplicates_total", "Callbacks dropped as repeats inside the dedup window")
+EVENTS_ENQUEUED = Counter("relay_events_enqueued_total", "Events appended to the streams")
+ENQUEUE_SECONDS = Histogram(
+    "relay_enqueue_seconds",
+    "Time from a callback's arrival to Redis acknowledging its events",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+
+DELIVERIES = Counter(
+    "relay_deliveries_total",
+    "Delivery attempts, by outcome and HTTP status class",
+    ["outcome", "status_class"],  # outcome: delivered, retry, dead, refused; class: 2xx..5xx, error
+)
+DELIVERY_SECONDS = Histogram(
+    "relay_delivery_seconds",
+    "Duration of one delivery attempt",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+RETRIES_SCHEDULED = Counter("relay_retries_scheduled_total", "Delivery retries scheduled in Redis")
+DEAD_LETTERS = Counter("relay_dead_letters_total", "Entries sent to the dead letters, by kind", ["kind"])
+WEBHOOKS_DISABLED = Counter("relay_webhooks_disabled_total", "Webhooks disabled because a callback answered 410")
+GROUP_LAG = Gauge("relay_group_lag", "Entries not yet read by the consumer group", ["stream"])
+GROUP_PENDING = Gauge("relay_group_pending", "Entries read but not yet acknowledged", ["stream"])
+WEBHOOKS_CACHED = Gauge("relay_webhooks_cached", "Webhooks in this worker's cached view")
+
+
+def exposition() -> tuple[bytes, str]:
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,106 @@
+"""Secret-bearing settings values: parsed once, compared in constant time, never printed."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, repr=False)
+class CallfireSecrets:
+    """``RELAY_CALLFIRE_SECRETS``: bare secrets apply to every CallFire webhook id without a bound
+    secret; ``ID:SECRET`` binds a secret to CallFire webhook id ``ID`` only."""
+
+    shared: tuple[bytes, ...] = ()
+    bound: dict[int, tuple[bytes, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> CallfireSecrets:
+        shared: list[bytes] = []
+        bound: dict[int, list[bytes]] = {}
+        for raw in text.split(","):
+            item = raw.strip()
+            if not item:
+                continue
+            head, sep, tail = item.partition(":")
+            if sep and head.strip().isdigit():
+                if not tail:
+                    raise ValueError(f"webhook id {head.strip()} is bound to an empty secret")
+                bound.setdefault(int(head), []).append(tail.encode())
+            else:
+                shared.append(item.encode())
+        return cls(tuple(shared), {k: tuple(v) for k, v in bound.items()})
+
+    def __bool__(self) -> bool:
+        return bool(self.shared or self.bound)
+
+    def __repr__(self) -> str:
+        return f"CallfireSecrets(shared={len(self.shared)}, bound={len(self.bound)}, values=**********)"
+
+    __str__ = __repr__
+
+    def all(self) -> tuple[bytes, ...]:
+        """Every distinct secret, each once: what a signature is checked against before parsing."""
+        seen: dict[bytes, None] = dict.fromkeys(self.shared)
+        for secrets in self.bound.values():
+            seen.update(dict.fromkeys(secrets))
+        return tuple(seen)
+
+    def allowed_for(self, webhook_id: int | None) -> tuple[bytes, ...]:
+        """The secrets that may sign a callback from CallFire webhook ``webhook_id``."""
+        if webhook_id is not None and webhook_id in self.bound:
+            return self.bound[webhook_id]
+        return self.shared
+
+
+@dataclass(frozen=True, repr=False)
+class ApiCredentials:
+    """``RELAY_API_CREDENTIALS``: ``user:password`` pairs for HTTP Basic on the Webhooks API."""
+
+    pairs: tuple[tuple[bytes, bytes], ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> ApiCredentials:
+        pairs = []
+        for raw in text.split(","):
+            item = raw.strip()
+            if not item:
+                continue
+            user, sep, password = item.partition(":")
+            if not sep or not user or not password:
+                raise ValueError("each credential must be written user:password")
+            pairs.append((user.encode(), password.encode()))
+        return cls(tuple(pairs))
+
+    def __bool__(self) -> bool:
+        return bool(self.pairs)
+
+    def __repr__(self) -> str:
+        return f"ApiCredentials(count={len(self.pairs)}, values=**********)"
+
+    __str__ = __repr__
+
+    def check_header(self, authorization: str | None) -> bool:
+        """True when an ``Authorization: Basic ...`` header names a configured pair.
+
+        Every pair is compared, in constant time, whatever matched first.
+        """
+        if not authorization or not self.pairs:
+            return False
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(token.strip(), validate=True)
+        except ValueError:
+            return False
+        user, sep, password = decoded.partition(b":")
+        if not sep:
+            return False
+        ok = False
+        for want_user, want_password in self.pairs:
+            user_ok = hmac.compare_digest(user, want_user)
+            password_ok = hmac.compare_digest(password, want_password)
+            ok |= user_ok & password_ok
+        return ok

@@ -1,0 +1,269 @@
+"""The one settings object: environment variables (``RELAY_*``), ``*_FILE`` secrets, a config file.
+
+Built once at start-up (``Settings.load()``), frozen, and passed down. Tests build it directly:
+``Settings(redis_url=..., callfire_secrets="s3cret")``.
+
+Precedence, highest first: keyword arguments, ``RELAY_<NAME>`` variables, ``RELAY_<NAME>_FILE``
+(a file holding the value, for Docker and Kubernetes secrets), the file named by ``RELAY_CONFIG``
+(TOML or YAML), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from relay.egress import EgressAllow
+from relay.secrets import ApiCredentials, CallfireSecrets
+
+ENV_PREFIX = "RELAY_"
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+
+
+def parse_duration(value: Any) -> float:
+    """``"5s"``, ``"250ms"``, ``"2h"``, ``"1.5"`` (seconds) or a number -> seconds as a float."""
+    if isinstance(value, bool):
+        raise ValueError("a duration such as 5s, 250ms, 2h")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration such as 5s, 250ms, 2h")
+        seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+def parse_schedule(value: Any) -> tuple[float, ...]:
+    """``"5s, 5m, 30m"`` -> ``(5.0, 300.0, 1800.0)``; an empty schedule means no retries."""
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    return tuple(parse_duration(item) for item in items if str(item).strip())
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Schedule = Annotated[tuple[float, ...], NoDecode, BeforeValidator(parse_schedule)]
+
+
+def _secrets(value: Any) -> CallfireSecrets:
+    raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return raw if isinstance(raw, CallfireSecrets) else CallfireSecrets.parse(str(raw or ""))
+
+
+def _credentials(value: Any) -> ApiCredentials:
+    raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return raw if isinstance(raw, ApiCredentials) else ApiCredentials.parse(str(raw or ""))
+
+
+def _egress(value: Any) -> EgressAllow:
+    return value if isinstance(value, EgressAllow) else EgressAllow.parse(value)
+
+
+class Settings(BaseSettings):
+    """Every setting of the relay. The README's configuration table is generated from this."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        frozen=True,
+        extra="forbid",
+        case_sensitive=False,
+        validate_default=True,
+    )
+
+    # --- Redis -----------------------------------------------------------------------------
+    redis_url: str | None = Field(
+        None,
+        description="Redis to use (redis://, rediss://, unix:// or redis+sentinel://). "
+        "Unset: start an embedded Redis with AOF under RELAY_DATA_DIR.",
+    )
+    redis_cluster: bool = Field(False, description="Talk to RELAY_REDIS_URL as a Redis Cluster.")
+    data_dir: Path = Field(
+        Path(".relay-data"), description="Where the embedded Redis keeps its AOF and socket."
+    )
+    key_prefix: str = Field(
+        "relay", pattern=r"^[A-Za-z0-9_.-]+$", description="Prefix of every Redis key."
+    )
+    partitions: int = Field(
+        4,
+        ge=1,
+        le=1024,
+        description="Stream partitions (hash-tagged; spread over Redis Cluster shards). "
+        "Only ever raise it on a running system.",
+    )
+    redis_timeout: Duration = Field(
+        2.0, description="Bound on a Redis call on the ingest path; past it the callback gets 503."
+    )
+
+    # --- HTTP ------------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
+    port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP server.")
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=256, description="Largest callback body accepted; larger gets 413."
+    )
+    max_events_per_callback: int = Field(
+        1000, ge=1, description="Most events one callback may carry; more gets 413."
+    )
+    read_timeout: Duration = Field(
+        15.0, description="A client that does not finish sending its request by then is cut off."
+    )
+    keepalive_timeout: Duration = Field(15.0, description="Idle keep-alive connections close after this.")
+
+    # --- Ingest ----------------------------------------------------------------------------
+    callfire_secrets: Annotated[CallfireSecrets, NoDecode, BeforeValidator(_secrets)] = Field(
+        CallfireSecrets(),
+        description="Comma-separated secrets that sign CallFire callbacks; `ID:SECRET` binds one "
+        "to CallFire webhook id ID. Several may be valid at once (rotation).",
+    )
+    allow_unsigned: bool = Field(
+        False, description="Accept callbacks without X-CallFire-Signature (testing only)."
+    )
+    dedup_window: Duration = Field(
+        86400.0, gt=0, description="A repeated callback body inside this window is not enqueued again."
+    )
+    max_callback_age: Duration | None = Field(
+        None, description="Refuse callbacks whose `timestamp` is older than this (unset: no limit)."
+    )
+    stream_retention: Duration = Field(
+        3600.0, description="Acknowledged events are kept this long on the stream (for `events tail`)."
+    )
+
+    # --- Webhooks API ----------------------------------------------------------------------
+    api_credentials: Annotated[ApiCredentials, NoDecode, BeforeValidator(_credentials)] = Field(
+        ApiCredentials(),
+        description="Comma-separated `user:password` pairs for HTTP Basic on /v2 (several for "
+        "rotation). Unset: the API answers 403.",
+    )
+    webhooks_file: Path | None = Field(
+        None, description="A YAML file of webhooks applied at start (subscriptions kept in git)."
+    )
+
+    # --- Delivery --------------------------------------------------------------------------
+    retry_schedule: Schedule = Field(
+        (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0),
+        description="Delays between delivery attempts, each with jitter; after the last, dead letter.",
+    )
+    delivery_timeout: Duration = Field(10.0, gt=0, description="Timeout of one delivery attempt.")
+    reclaim_idle: Duration = Field(
+        60.0, gt=0, description="Entries pending this long on a silent worker are reclaimed."
+    )
+    egress_allow: Annotated[EgressAllow, NoDecode, BeforeValidator(_egress)] = Field(
+        EgressAllow(),
+        description="CIDRs of loopback or private networks callbacks may reach "
+        "(e.g. `127.0.0.0/8,10.0.0.0/8`). Link-local and metadata addresses are always refused.",
+    )
+    max_in_flight: int = Field(256, ge=1, description="Deliveries in flight per worker process.")
+    max_per_host: int = Field(32, ge=1, description="Deliveries in flight per callback host.")
+    shutdown_grace: Duration = Field(
+        20.0, description="On SIGTERM, in-flight deliveries get this long to finish."
+    )
+    attempts_kept: int = Field(50, ge=0, description="Recent delivery attempts kept per webhook.")
+    workers: int = Field(1, ge=0, description="Worker loops `relay run` starts beside the listener.")
+
+    # --- Logs ------------------------------------------------------------------------------
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="`json` for production, `console` for people; `auto` picks by TTY."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        schemes = ("redis://", "rediss://", "unix://", "redis+sentinel://")
+        if not value.startswith(schemes):
+            raise ValueError("must start with redis://, rediss://, unix:// or redis+sentinel://")
+        return value
+
+    @model_validator(mode="after")
+    def _cluster_needs_url(self) -> Settings:
+        if self.redis_cluster and not self.redis_url:
+            raise ValueError("RELAY_REDIS_CLUSTER needs RELAY_REDIS_URL naming a cluster node")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            _FileValueSource(settings_cls),
+            _ConfigFileSource(settings_cls),
+        )
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Build from the environment (and RELAY_CONFIG); what the CLI calls once at start."""
+        return cls(**overrides)
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        return f"{ENV_PREFIX}{field.upper()}"
+
+
+class _FileValueSource(PydanticBaseSettingsSource):
+    """``RELAY_<NAME>_FILE=/run/secrets/x``: the value is the file's content, stripped."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        path = os.environ.get(f"{ENV_PREFIX}{field_name.upper()}_FILE")
+        if not path:
+            return None, field_name, False
+        try:
+            return Path(path).read_text().strip(), field_name, False
+        except OSError as exc:
+            raise ValueError(f"{ENV_PREFIX}{field_name.upper()}_FILE: cannot read {path}: {exc.strerror}") from None
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, name)
+            if value is not None:
+                values[key] = value
+        return values
+
+
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    """The file named by ``RELAY_CONFIG``: TOML (``.toml``) or YAML, keys as the field names."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # pragma: no cover - __call__ reads the whole file
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get(f"{ENV_PREFIX}CONFIG")
+        if not path:
+            return {}
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ValueError(f"RELAY_CONFIG: cannot read {path}: {exc.strerror}") from None
+        try:
+            data = tomllib.loads(text) if path.endswith(".toml") else yaml.safe_load(text)
+        except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+            raise ValueError(f"RELAY_CONFIG: {path} is not valid: {exc}") from None
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ValueError(f"RELAY_CONFIG: {path} must hold a mapping of settings")
+        return {str(key).lower(): value for key, value in data.items()}

@@ -1,0 +1,63 @@
+"""Signatures: CallFire's X-CallFire-Signature and the Standard Webhooks headers. Pure."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterable
+
+CALLFIRE_HEADER = "X-CallFire-Signature"
+WEBHOOK_ID = "webhook-id"
+WEBHOOK_TIMESTAMP = "webhook-timestamp"
+WEBHOOK_SIGNATURE = "webhook-signature"
+
+
+def callfire_signature(secret: bytes, body: bytes) -> str:
+    """base64(HMAC-SHA1(secret, body)), standard padded alphabet: what CallFire sends."""
+    return base64.b64encode(hmac.digest(secret, body, hashlib.sha1)).decode()
+
+
+def matching_secret(header: str | None, body: bytes, secrets: Iterable[bytes]) -> bytes | None:
+    """The secret whose signature of ``body`` equals ``header``, compared in constant time.
+
+    Every secret is tried, whichever matches, so the time taken does not tell which one did.
+    """
+    if not header:
+        return None
+    try:
+        given = base64.b64decode(header.strip(), validate=True)
+    except ValueError:
+        given = b""
+    found: bytes | None = None
+    for secret in secrets:
+        expected = hmac.digest(secret, body, hashlib.sha1)
+        if hmac.compare_digest(expected, given) and found is None:
+            found = secret
+    return found
+
+
+def standard_webhooks_key(secret: str) -> bytes:
+    """The HMAC key for a secret: ``whsec_<base64>`` decodes, anything else is its UTF-8 bytes."""
+    if secret.startswith("whsec_"):
+        try:
+            return base64.b64decode(secret[len("whsec_") :], validate=True)
+        except ValueError:
+            pass
+    return secret.encode()
+
+
+def standard_webhooks_signature(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    """``v1,`` + base64(HMAC-SHA256(key, "id.timestamp.body")), per the Standard Webhooks spec."""
+    signed = b"%s.%d.%s" % (msg_id.encode(), timestamp, body)
+    return "v1," + base64.b64encode(hmac.digest(key, signed, hashlib.sha256)).decode()
+
+
+def outbound_headers(secret: str | None, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """Every header that signs one outbound delivery."""
+    headers = {"Content-Type": "application/json", WEBHOOK_ID: msg_id, WEBHOOK_TIMESTAMP: str(timestamp)}
+    if secret:
+        headers[CALLFIRE_HEADER] = callfire_signature(secret.encode(), body)
+        key = standard_webhooks_key(secret)
+        headers[WEBHOOK_SIGNATURE] = standard_webhooks_signature(key, msg_id, timestamp, body)
+    return headers

@@ -1,0 +1,49 @@
+"""Opening the Redis client named by the settings: one server, a cluster, or Sentinel."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.sentinel import Sentinel
+
+RedisClient = Redis | RedisCluster
+"""Both speak the same commands; callers keep keys that a command shares in one hash tag."""
+
+
+def connect(url: str, *, cluster: bool = False, **options: Any) -> RedisClient:
+    """A client for ``url``; nothing is sent until it is first used."""
+    options.setdefault("health_check_interval", 15)
+    if cluster:
+        return RedisCluster.from_url(url, **options)
+    if url.startswith("redis+sentinel://"):
+        return _sentinel_master(url, **options)
+    return Redis.from_url(url, **options)
+
+
+def _sentinel_master(url: str, **options: Any) -> Redis:
+    """``redis+sentinel://[:password@]host:port[,host:port...]/service[/db]``."""
+    parsed = urlparse(url)
+    netloc = parsed.netloc.rpartition("@")[2]
+    hosts = []
+    for item in netloc.split(","):
+        host, _, port = item.rpartition(":")
+        hosts.append((host or item, int(port) if port.isdigit() else 26379))
+    parts = [p for p in parsed.path.split("/") if p]
+    if not parts:
+        raise ValueError("a Sentinel URL names its service: redis+sentinel://host:26379/mymaster")
+    service, db = parts[0], int(parts[1]) if len(parts) > 1 else 0
+    password = unquote(parsed.password) if parsed.password else None
+    query = parse_qs(parsed.query)
+    sentinel_password = query.get("sentinel_password", [None])[0]
+    options.pop("health_check_interval", None)
+    sentinel = Sentinel(
+        hosts,
+        sentinel_kwargs={"password": sentinel_password} if sentinel_password else None,
+        password=password,
+        db=db,
+        **options,
+    )
+    return sentinel.master_for(service)

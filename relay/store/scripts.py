@@ -1,0 +1,49 @@
+"""Lua scripts, loaded once and called by SHA; reloaded when Redis forgets them (a restart)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+from relay.store.connect import RedisClient
+
+
+@dataclass(frozen=True)
+class Script:
+    source: str
+    sha: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())  # noqa: S324 - Redis names scripts by SHA-1
+
+    async def load(self, redis: RedisClient) -> None:
+        await redis.script_load(self.source)
+
+    async def __call__(self, redis: RedisClient, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await redis.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self.load(redis)
+            return await redis.evalsha(self.sha, len(keys), *keys, *args)
+
+
+INGEST = Script(
+    """
+-- Claim a callback body and append its events, all or nothing.
+-- KEYS[1] dedup claim, KEYS[2] events stream
+-- ARGV[1] dedup window (ms), ARGV[2] fields per entry, ARGV[3..] field/value pairs, entry by entry
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local per = tonumber(ARGV[2]) * 2
+local n = 0
+for i = 3, #ARGV, per do
+  redis.call('XADD', KEYS[2], '*', unpack(ARGV, i, i + per - 1))
+  n = n + 1
+end
+-- The claim is written last: if an append fails, nothing is claimed and a retry is not a replay.
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+return n
+"""
+)

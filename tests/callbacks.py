@@ -1,0 +1,52 @@
+"""Signed CallFire callbacks for tests: realistic bodies, signed as CallFire signs them."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+import orjson
+
+from relay.signing import CALLFIRE_HEADER, callfire_signature
+
+SECRET = "cf-test-secret"
+_counter = itertools.count(1)
+
+
+def call_event(
+    event_type: str = "Finished", resource_type: str = "OutboundCall", call_id: int | None = None
+) -> dict[str, Any]:
+    return {
+        "timestamp": int(time.time() * 1000),
+        "webhookId": 1001,
+        "resourceType": resource_type,
+        "eventType": event_type,
+        "resource": {
+            "id": call_id if call_id is not None else next(_counter),
+            "fromNumber": "12135551189",
+            "toNumber": "12135551100",
+            "state": "FINISHED",
+            "campaignId": 10,
+            "inbound": False,
+            "finalCallResult": "LA",
+            "records": [{"id": 1, "billedAmount": 1.1667, "result": "LA", "duration": 35}],
+        },
+    }
+
+
+def callback_body(*events: dict[str, Any], webhook_id: int = 1001, name: str = "cf hook") -> bytes:
+    events = events or (call_event(),)
+    return orjson.dumps(
+        {
+            "timestamp": int(time.time() * 1000),
+            "webhookId": webhook_id,
+            "webhookName": name,
+            "resourceType": events[0]["resourceType"],
+            "events": list(events),
+        }
+    )
+
+
+def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
+    return {CALLFIRE_HEADER: callfire_signature(secret.encode(), body), "Content-Type": "application/json"}

@@ -1,0 +1,99 @@
+"""Shared fixtures: a private Redis for the whole run, unique key prefixes, apps and signers.
+
+Tests never flush Redis: each test gets its own key prefix, as taskiq-redis's tests do.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from relay.app import create_app
+from relay.keys import Keys
+from relay.settings import Settings
+from relay.store.connect import RedisClient, connect
+from tests.callbacks import SECRET
+from tests.redis_server import PrivateRedis
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[PrivateRedis]:
+    """A redis-server owned by the test run (never the machine's own on 6379)."""
+    server = PrivateRedis()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def make_settings(redis_server: PrivateRedis, prefix: str) -> Callable[..., Settings]:
+    """Settings against the private Redis with this test's own key prefix; override anything."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "redis_url": redis_server.url,
+            "key_prefix": prefix,
+            "callfire_secrets": SECRET,
+            "api_credentials": "admin:secret-pw",
+            "egress_allow": "127.0.0.0/8",
+            "partitions": 2,
+            "log_format": "json",
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def keys(settings: Settings) -> Keys:
+    return Keys(settings.key_prefix, settings.partitions)
+
+
+@pytest.fixture
+async def redis(redis_server: PrivateRedis) -> AsyncIterator[RedisClient]:
+    client = connect(redis_server.url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def make_client(
+    redis: RedisClient,
+) -> AsyncIterator[Callable[..., Any]]:
+    """Start the app for some settings on a real loopback port; returns an aiohttp TestClient."""
+    clients: list[TestClient[web.Request, web.Application]] = []
+
+    async def make(settings: Settings, **parts: Any) -> TestClient[web.Request, web.Application]:
+        app = create_app(settings, redis, **parts)
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+async def client(
+    make_client: Callable[..., Any], settings: Settings
+) -> TestClient[web.Request, web.Application]:
+    result: TestClient[web.Request, web.Application] = await make_client(settings)
+    return result
