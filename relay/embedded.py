@@ -114,7 +114,11 @@ class EmbeddedRedis:
             client.close()
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None:
+            return
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+        if self.process.poll() is not None:
             return
         self.port_file.unlink(missing_ok=True)
         self.process.terminate()  # SIGTERM: redis-server flushes the AOF and exits
@@ -125,6 +129,9 @@ class EmbeddedRedis:
             self.process.wait()
 
     def kill(self) -> None:
+        """SIGKILL: no AOF flush, no goodbye, as a crash would."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        if self.process is not None and self.process.stderr is not None:
+            self.process.stderr.close()
