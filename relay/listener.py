@@ -72,20 +72,32 @@ class Listener:
         except CallbackError as exc:
             outcome = "too_large" if exc.status == 413 else "invalid"
             raise self._refuse(outcome, exc.status, str(exc)) from None
-        if secret is not None and secret not in self.settings.callfire_secrets.allowed_for(callback.webhook_id):
+        if secret is not None and secret not in self.settings.callfire_secrets.allowed_for(
+            callback.webhook_id
+        ):
             metrics.SIGNATURE_FAILURES.inc()
             raise self._refuse("unauthorized", 401, f"{CALLFIRE_HEADER} is not valid for this webhookId")
         now_ms = int(time.time() * 1000)
         max_age = self.settings.max_callback_age
-        if max_age is not None and callback.timestamp is not None and callback.timestamp < now_ms - max_age * 1000:
+        if (
+            max_age is not None
+            and callback.timestamp is not None
+            and callback.timestamp < now_ms - max_age * 1000
+        ):
             raise self._refuse("stale", 400, "timestamp: the callback is older than RELAY_MAX_CALLBACK_AGE")
         events = events_of(callback, now_ms)
         try:
             fresh = await self.writer.write(callback, events)
         except (RedisError, ConnectionError, OSError, TimeoutError) as exc:
-            log.warning("callback not durable", callback=callback.digest.hex()[:16], error=type(exc).__name__)
+            log.warning(
+                "callback not durable",
+                callback=callback.digest.hex()[:16],
+                error=type(exc).__name__,
+            )
             raise self._refuse(
-                "unavailable", 503, "the relay cannot store the callback now; retry later",
+                "unavailable",
+                503,
+                "the relay cannot store the callback now; retry later",
                 **{"Retry-After": RETRY_AFTER_SECONDS},
             ) from None
         metrics.ENQUEUE_SECONDS.observe(time.perf_counter() - started)

@@ -30,7 +30,9 @@ DELIVERY_SECONDS = Histogram(
 )
 RETRIES_SCHEDULED = Counter("relay_retries_scheduled_total", "Delivery retries scheduled in Redis")
 DEAD_LETTERS = Counter("relay_dead_letters_total", "Entries sent to the dead letters, by kind", ["kind"])
-WEBHOOKS_DISABLED = Counter("relay_webhooks_disabled_total", "Webhooks disabled because a callback answered 410")
+WEBHOOKS_DISABLED = Counter(
+    "relay_webhooks_disabled_total", "Webhooks disabled because a callback answered 410"
+)
 GROUP_LAG = Gauge("relay_group_lag", "Entries not yet read by the consumer group", ["stream"])
 GROUP_PENDING = Gauge("relay_group_pending", "Entries read but not yet acknowledged", ["stream"])
 WEBHOOKS_CACHED = Gauge("relay_webhooks_cached", "Webhooks in this worker's cached view")

@@ -96,9 +96,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         Path(".relay-data"), description="Where the embedded Redis keeps its AOF and socket."
     )
-    key_prefix: str = Field(
-        "relay", pattern=r"^[A-Za-z0-9_.-]+$", description="Prefix of every Redis key."
-    )
+    key_prefix: str = Field("relay", pattern=r"^[A-Za-z0-9_.-]+$", description="Prefix of every Redis key.")
     partitions: int = Field(
         4,
         ge=1,
@@ -108,6 +106,12 @@ class Settings(BaseSettings):
     )
     redis_timeout: Duration = Field(
         2.0, description="Bound on a Redis call on the ingest path; past it the callback gets 503."
+    )
+    redis_min_replicas: int = Field(
+        0,
+        ge=0,
+        description="Acknowledge a callback only once this many replicas of its Redis shard hold "
+        "it (WAIT, up to half of RELAY_REDIS_TIMEOUT; else 503). 0: once the primary has it.",
     )
 
     # --- HTTP ------------------------------------------------------------------------------
@@ -134,13 +138,16 @@ class Settings(BaseSettings):
         False, description="Accept callbacks without X-CallFire-Signature (testing only)."
     )
     dedup_window: Duration = Field(
-        86400.0, gt=0, description="A repeated callback body inside this window is not enqueued again."
+        86400.0,
+        gt=0,
+        description="A repeated callback body inside this window is not enqueued again.",
     )
     max_callback_age: Duration | None = Field(
         None, description="Refuse callbacks whose `timestamp` is older than this (unset: no limit)."
     )
     stream_retention: Duration = Field(
-        3600.0, description="Acknowledged events are kept this long on the stream (for `events tail`)."
+        3600.0,
+        description="Acknowledged events are kept this long on the stream (for `events tail`).",
     )
 
     # --- Webhooks API ----------------------------------------------------------------------
@@ -233,7 +240,9 @@ class _FileValueSource(PydanticBaseSettingsSource):
         try:
             return Path(path).read_text().strip(), field_name, False
         except OSError as exc:
-            raise ValueError(f"{ENV_PREFIX}{field_name.upper()}_FILE: cannot read {path}: {exc.strerror}") from None
+            raise ValueError(
+                f"{ENV_PREFIX}{field_name.upper()}_FILE: cannot read {path}: {exc.strerror}"
+            ) from None
 
     def __call__(self) -> dict[str, Any]:
         values: dict[str, Any] = {}

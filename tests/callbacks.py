@@ -49,4 +49,7 @@ def callback_body(*events: dict[str, Any], webhook_id: int = 1001, name: str = "
 
 
 def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
-    return {CALLFIRE_HEADER: callfire_signature(secret.encode(), body), "Content-Type": "application/json"}
+    return {
+        CALLFIRE_HEADER: callfire_signature(secret.encode(), body),
+        "Content-Type": "application/json",
+    }

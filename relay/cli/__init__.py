@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+    except Exception as exc:
         print(f"relay: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return code

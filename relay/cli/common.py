@@ -23,7 +23,7 @@ def load_settings(**overrides: Any) -> Settings:
 def run_async(coro_fn: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
     """Run on uvloop where it is installed."""
     try:
-        import uvloop  # noqa: PLC0415 - optional speed-up
+        import uvloop
 
         factory = uvloop.new_event_loop
     except ImportError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -26,7 +26,8 @@ async def newest(redis: RedisClient, keys: Keys, count: int) -> list[tuple[bytes
     """The ``count`` newest entries over every partition, oldest first."""
     found: list[tuple[bytes, dict[bytes, bytes]]] = []
     for stream in keys.all_events():
-        found.extend(await redis.xrevrange(stream, count=count))
+        entries = await redis.xrevrange(stream, count=count)
+        found.extend(cast(list[tuple[bytes, dict[bytes, bytes]]], entries or []))
     found.sort(key=lambda item: _id_key(item[0]))
     out: list[tuple[bytes, StreamEvent | None]] = []
     for entry_id, fields in found[-count:]:

@@ -39,11 +39,12 @@ def _sentinel_master(url: str, **options: Any) -> Redis:
     query = parse_qs(parsed.query)
     sentinel_password = query.get("sentinel_password", [None])[0]
     options.pop("health_check_interval", None)
-    sentinel = Sentinel(
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
         hosts,
         sentinel_kwargs={"password": sentinel_password} if sentinel_password else None,
         password=password,
         db=db,
         **options,
     )
-    return sentinel.master_for(service)
+    master: Redis = sentinel.master_for(service)
+    return master

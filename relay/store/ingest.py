@@ -29,7 +29,7 @@ _FIELDS = 10  # StreamEvent.to_fields() has ten fields
 @dataclass(slots=True)
 class _Call:
     keys: list[str]
-    args: list[object]
+    args: list[str | bytes | int]
     future: asyncio.Future[int]
 
 
@@ -41,7 +41,13 @@ def _retrieve(future: asyncio.Future[int]) -> None:
 
 class IngestWriter:
     def __init__(
-        self, redis: RedisClient, keys: Keys, *, dedup_window: float, timeout: float, max_batch: int = 512
+        self,
+        redis: RedisClient,
+        keys: Keys,
+        *,
+        dedup_window: float,
+        timeout: float,
+        max_batch: int = 512,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -65,11 +71,13 @@ class IngestWriter:
                 call.future.set_exception(ConnectionError("the relay is shutting down"))
         self._queue.clear()
 
-    def call_for(self, callback: Callback, events: list[StreamEvent]) -> tuple[list[str], list[object]]:
+    def call_for(
+        self, callback: Callback, events: list[StreamEvent]
+    ) -> tuple[list[str], list[str | bytes | int]]:
         digest = callback.digest
         partition = self.keys.partition_of(digest)
         keys = [self.keys.dedup(partition, digest.hex()), self.keys.events(partition)]
-        args: list[object] = [self.window_ms, _FIELDS]
+        args: list[str | bytes | int] = [self.window_ms, _FIELDS]
         for event in events:
             for name, value in event.to_fields().items():
                 args.append(name)
@@ -109,7 +117,7 @@ class IngestWriter:
                     await INGEST.load(self.redis)
                     again = await self._send(retry)
                     results = [again.pop(0) if isinstance(r, NoScriptError) else r for r in results]
-        except Exception as exc:  # noqa: BLE001 - every waiter learns of it, the flusher goes on
+        except Exception as exc:
             results = [exc] * len(batch)
         for call, result in zip(batch, results, strict=True):
             if call.future.done():
@@ -117,7 +125,7 @@ class IngestWriter:
             if isinstance(result, BaseException):
                 call.future.set_exception(result)
             else:
-                call.future.set_result(int(result))
+                call.future.set_result(int(result))  # type: ignore[call-overload]
 
     async def _send(self, batch: list[_Call]) -> list[object]:
         pipe = self.redis.pipeline(transaction=False)

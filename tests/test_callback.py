@@ -1,0 +1,92 @@
+"""Parsing callback bodies: each event's JSON kept byte for byte, and every shape error named."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from relay.callback import CallbackError, parse_callback
+from relay.events import events_of, outbound_body
+
+TWO_EVENTS = (
+    b'{"timestamp": 1700000000001, "webhookId": 42, "webhookName": "hook", '
+    b'"resourceType": "OutboundText", "events": [ '
+    b'{"timestamp":1700000000000,"resourceType":"OutboundText","eventType":"Finished",'
+    b'"resource":{"id":7420017300281076000,"message":"caf\xc3\xa9 \\u00e9"}} ,\n'
+    b'  {"resourceType" : "OutboundText", "eventType":"FINISHED", "resource": {"id": 1.50}}]}'
+)
+
+
+def test_each_event_keeps_its_exact_text() -> None:
+    """Big ids, escapes, spacing and number spelling survive untouched."""
+    callback = parse_callback(TWO_EVENTS)
+    assert [e.text for e in callback.events] == [
+        b'{"timestamp":1700000000000,"resourceType":"OutboundText","eventType":"Finished",'
+        b'"resource":{"id":7420017300281076000,"message":"caf\xc3\xa9 \\u00e9"}}',
+        b'{"resourceType" : "OutboundText", "eventType":"FINISHED", "resource": {"id": 1.50}}',
+    ]
+
+
+def test_top_level_fields_are_read() -> None:
+    """webhookId, webhookName and the timestamp come from the envelope; events fall back to it."""
+    callback = parse_callback(TWO_EVENTS)
+    assert (callback.webhook_id, callback.webhook_name, callback.timestamp) == (
+        42,
+        "hook",
+        1700000000001,
+    )
+    assert [e.timestamp for e in callback.events] == [1700000000000, 1700000000001]
+    assert [e.event_type for e in callback.events] == ["Finished", "FINISHED"]
+
+
+def test_event_keys_are_normalised() -> None:
+    """Finished and FINISHED match the same subscriptions."""
+    events = events_of(parse_callback(TWO_EVENTS), received_at=5)
+    assert {e.event_key for e in events} == {"finished"}
+    assert [e.index for e in events] == [0, 1]
+
+
+def test_outbound_body_embeds_the_event_exactly() -> None:
+    """The subscriber's body is CallFire's envelope around the event's original text."""
+    event = events_of(parse_callback(TWO_EVENTS), received_at=5)[0]
+    body = outbound_body(event, 9, "mine")
+    assert body.startswith(b'{"timestamp":1700000000000,"webhookId":9,"webhookName":"mine",')
+    assert body.endswith(b'"events":[' + event.json + b"]}")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "not a JSON object"),
+        (b"[]", "not a JSON object"),
+        (b"\xff\xfe", "not UTF-8"),
+        (b'{"events": [', "not valid JSON"),
+        (b'{"a": 1} x', "unexpected data"),
+        (b'{"a": NaN, "events": []}', "not valid JSON"),
+        (b'{"webhookId": 1}', "must carry an events array"),
+        (b'{"events": {}}', "must carry an events array"),
+        (b'{"events": []}', "array is empty"),
+        (b'{"events": [1]}', "events[0] is not an object"),
+        (b'{"events": [{"eventType": "Finished"}]}', "events[0].resourceType is missing"),
+        (
+            b'{"events": [{"resourceType": "OutboundCall", "eventType": ""}]}',
+            "eventType is missing",
+        ),
+        (b'{"events": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}", "nested too deeply"),
+    ],
+)
+def test_malformed_bodies_are_refused_with_a_reason(body: bytes, message: str) -> None:
+    """Every way a body fails to be a callback raises CallbackError (a 400) saying why."""
+    with pytest.raises(CallbackError, match=re.escape(message)) as info:
+        parse_callback(body)
+    assert info.value.status == 400
+
+
+def test_too_many_events_is_a_413() -> None:
+    """More events than allowed is refused as too large, without walking the rest."""
+    event = b'{"resourceType":"OutboundCall","eventType":"Finished"}'
+    body = b'{"events":[' + b",".join([event] * 6) + b"]}"
+    with pytest.raises(CallbackError) as info:
+        parse_callback(body, max_events=5)
+    assert info.value.status == 413

@@ -1,0 +1,91 @@
+"""The relay as its users run it: real processes, the embedded Redis, signals, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.callbacks import SECRET, call_event, callback_body, signed
+from tests.processes import RelayProcess, relay_env
+
+pytestmark = pytest.mark.slow
+
+
+def post(base_url: str, body: bytes, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(base_url + "/callbacks/callfire", data=body, headers=headers)  # noqa: S310
+    with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310 - loopback
+        return int(resp.status)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[RelayProcess]]:
+    started: list[RelayProcess] = []
+    yield started
+    for proc in started:
+        proc.kill()
+
+
+def test_serve_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
+    """No RELAY_CALLFIRE_SECRETS: exit non-zero with one line naming the setting."""
+    result = subprocess.run(
+        [sys.executable, "-m", "relay", "serve"],
+        env=relay_env(redis_url="redis://127.0.0.1:1/0"),
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1
+    assert "RELAY_CALLFIRE_SECRETS" in lines[0]
+
+
+def test_bad_setting_is_one_line_naming_it() -> None:
+    """A malformed setting stops the start with a line naming it, and exit code 2."""
+    result = subprocess.run(
+        [sys.executable, "-m", "relay", "serve"],
+        env=relay_env(port="not-a-port", callfire_secrets="x"),
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1
+    assert "RELAY_PORT" in lines[0]
+
+
+def test_embedded_redis_keeps_callbacks_across_restarts(
+    tmp_path: Path, processes: list[RelayProcess]
+) -> None:
+    """Without RELAY_REDIS_URL: an embedded Redis with AOF; SIGTERM exits 0; events survive."""
+    settings = {"data_dir": str(tmp_path / "data"), "callfire_secrets": SECRET}
+    first = RelayProcess("serve", tmp_path / "serve.log", **settings)
+    processes.append(first)
+    first.start()
+    body = callback_body(call_event(call_id=7420017300281076000))
+    assert post(first.base_url, body, signed(body)) == 200
+    assert first.terminate() == 0
+    assert "embedded redis started" in first.log()
+
+    second = RelayProcess("serve", tmp_path / "serve2.log", **settings)
+    processes.append(second)
+    second.start()
+    tail = subprocess.run(
+        [sys.executable, "-m", "relay", "events", "tail", "-n", "5"],
+        env=relay_env(**settings),
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
+    [line] = tail.stdout.decode().strip().splitlines()
+    shown = json.loads(line)
+    assert shown["resource"] == "OutboundCall"
+    assert "7420017300281076000" in shown["event_json"]
+    assert second.terminate() == 0
