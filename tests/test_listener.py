@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -191,7 +192,7 @@ async def test_repeat_after_the_window_is_enqueued_again(
 async def test_failed_enqueue_leaves_no_claim(client: Any, redis: Any, keys: Keys) -> None:
     """When the append fails, nothing is claimed, so CallFire's retry is accepted, not a replay."""
     body = callback_body()
-    digest = __import__("hashlib").sha256(body).digest()
+    digest = hashlib.sha256(body).digest()
     stream = keys.events(keys.partition_of(digest))
     await redis.set(stream, "not a stream")  # XADD will fail with WRONGTYPE
     resp = await client.post(URL, data=body, headers=signed(body))
