@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+SRC := relay tests $(wildcard bench)
+
 .PHONY: run test check lint bench chaos clean
 
 $(STAMP): pyproject.toml
@@ -18,8 +20,8 @@ run: $(STAMP)
 
 ## Every check CI runs: lint, format, types, then the whole test suite.
 test: $(STAMP)
-	$(BIN)/ruff check relay tests bench
-	$(BIN)/ruff format --check relay tests bench
+	$(BIN)/ruff check $(SRC)
+	$(BIN)/ruff format --check $(SRC)
 	$(BIN)/mypy
 	$(BIN)/pytest
 
