@@ -1,0 +1,229 @@
+"""A whole relay on loopback for fault scenarios: Redis, listener and worker processes, a sink.
+
+async with Deployment(tmp_path, listeners=1, workers=2) as d:
+    hook = await d.subscribe()
+    acked = await d.send(d.bodies(200))
+    tally = await d.tally(acked, [hook], within=30)
+    assert tally.lost == 0
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from pydantic import SecretStr
+
+from relay.keys import Keys
+from relay.store.connect import connect
+from relay.store.webhooks import WebhookStore
+from relay.webhooks.model import WebhookSpec
+from tests.callbacks import SECRET, call_event, callback_body, signed
+from tests.processes import RelayProcess
+from tests.redis_server import PrivateRedis
+from tests.sink import Received, Sink
+
+HOOK_SECRET = "chaos-subscriber-secret"
+
+SETTINGS = {
+    "callfire_secrets": SECRET,
+    "egress_allow": "127.0.0.0/8",
+    "partitions": "2",
+    "retry_schedule": "0.2s,0.4s,0.8s,1s,1s,1s,1s,1s",
+    "delivery_timeout": "1s",
+    "reclaim_idle": "2s",
+    "shutdown_grace": "3s",
+    "redis_timeout": "1s",
+    "log_level": "info",
+}
+
+
+@dataclass
+class Tally:
+    """What a scenario reports. ``lost`` must be 0."""
+
+    sent: int = 0
+    acknowledged: int = 0
+    expected: int = 0
+    delivered: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+class ChaosSink(Sink):
+    """The test sink, with a random behaviour per request: failures, slowness, resets."""
+
+    def __init__(
+        self, *, fail: float = 0.0, slow: float = 0.0, reset: float = 0.0, delay: float = 0.0
+    ) -> None:
+        super().__init__()
+        self.fail, self.slow, self.reset, self.delay = fail, slow, reset, delay
+        self.rand = random.Random(11)
+        self.ok: Counter[str] = Counter()
+        """webhook-id -> how many times it was answered 2xx."""
+        self.attempt_times: dict[str, list[float]] = {}
+        self.on_ok: Callable[[int], None] | None = None
+        """Called with the number of 2xx answers so far, as each 2xx is about to go out."""
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        received = Received(request.path, headers, body, time.monotonic())
+        self.received.append(received)
+        msg_id = headers.get("webhook-id", "")
+        self.attempt_times.setdefault(msg_id, []).append(received.at)
+        roll = self.rand.random()
+        if roll < self.reset:
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response(status=500)
+        if roll < self.reset + self.fail:
+            return web.Response(status=500)
+        if self.delay or roll < self.reset + self.fail + self.slow:
+            await asyncio.sleep(self.delay or 1.0)
+        self.ok[msg_id] += 1
+        if self.on_ok is not None:
+            self.on_ok(sum(self.ok.values()))
+        return web.Response(status=200, text="ok")
+
+
+class Deployment:
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        listeners: int = 1,
+        workers: int = 1,
+        appendonly: bool = True,
+        sink: ChaosSink | None = None,
+        **settings: str,
+    ) -> None:
+        self.tmp = tmp
+        self.redis_server = PrivateRedis(appendonly=appendonly)
+        self.sink = sink or ChaosSink()
+        self.prefix = f"c{uuid.uuid4().hex[:10]}"
+        self.settings = {**SETTINGS, "key_prefix": self.prefix, **settings}
+        self.keys = Keys(self.prefix, int(self.settings["partitions"]))
+        self.n_listeners, self.n_workers = listeners, workers
+        self.listeners: list[RelayProcess] = []
+        self.workers: list[RelayProcess] = []
+        self._session: aiohttp.ClientSession | None = None
+        self._seq = 0
+
+    async def __aenter__(self) -> Deployment:
+        self.redis_server.start()
+        self.settings["redis_url"] = self.redis_server.url
+        self.redis = connect(self.redis_server.url)
+        await self.sink.start()
+        self._session = aiohttp.ClientSession()
+        for _ in range(self.n_listeners):
+            self.add_listener()
+        for _ in range(self.n_workers):
+            self.add_worker()
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for proc in self.listeners + self.workers:
+            proc.kill()
+        if self._session is not None:
+            await self._session.close()
+        await self.sink.close()
+        await self.redis.aclose()
+        self.redis_server.close()
+
+    def _process(self, command: str, **overrides: str) -> RelayProcess:
+        self._seq += 1
+        settings = {**self.settings, **overrides}
+        return RelayProcess(command, self.tmp / f"{command}-{self._seq}.log", **settings)
+
+    def add_listener(self, **overrides: str) -> RelayProcess:
+        proc = self._process("serve", **overrides).start()
+        self.listeners.append(proc)
+        return proc
+
+    def add_worker(self, wait_ready: bool = True) -> RelayProcess:
+        proc = self._process("work").start(wait_ready=wait_ready)
+        self.workers.append(proc)
+        return proc
+
+    async def subscribe(self, path: str = "/hook", **fields: Any) -> int:
+        values: dict[str, Any] = {
+            "name": f"chaos {path}",
+            "resource": "OutboundCall",
+            "events": ["Finished"],
+            "callback": self.sink.url(path),
+            "secret": SecretStr(HOOK_SECRET),
+        }
+        values.update(fields)
+        hook = await WebhookStore(self.redis, self.keys).create(
+            WebhookSpec.model_validate(values), int(time.time() * 1000)
+        )
+        await asyncio.sleep(1.0)  # every worker's view refreshes within a second
+        return hook.id
+
+    def bodies(self, count: int) -> list[bytes]:
+        start = self._seq * 1_000_000 + int(time.time())
+        return [callback_body(call_event(call_id=start + n)) for n in range(count)]
+
+    async def send(self, bodies: list[bytes], concurrency: int = 16, give_up: float = 60.0) -> dict[str, int]:
+        """Post every body as CallFire would, retrying until a 2xx; digest -> events acknowledged."""
+        assert self._session is not None
+        session = self._session
+        acked: dict[str, int] = {}
+        gate = asyncio.Semaphore(concurrency)
+        deadline = time.monotonic() + give_up
+
+        async def one(n: int, body: bytes) -> None:
+            while time.monotonic() < deadline:
+                target = self.listeners[n % len(self.listeners)].base_url + "/callbacks/callfire"
+                try:
+                    async with gate, session.post(target, data=body, headers=signed(body)) as resp:
+                        if resp.status == 200:
+                            acked[hashlib.sha256(body).hexdigest()] = body.count(b'"eventType"')
+                            return
+                except (aiohttp.ClientError, OSError):
+                    pass
+                await asyncio.sleep(0.1)
+
+        await asyncio.gather(*(one(n, body) for n, body in enumerate(bodies)))
+        return acked
+
+    @staticmethod
+    def expected_ids(acked: dict[str, int], hooks: list[int]) -> set[str]:
+        return {
+            f"msg_{digest[:32]}_{index}_{hook}"
+            for digest, events in acked.items()
+            for index in range(events)
+            for hook in hooks
+        }
+
+    async def tally(self, acked: dict[str, int], hooks: list[int], sent: int, within: float = 30.0) -> Tally:
+        """Wait (bounded) until every expected delivery arrived, then count."""
+        expected = self.expected_ids(acked, hooks)
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline and not expected <= set(self.sink.ok):
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # let stragglers (duplicates) land before counting
+        delivered = expected & set(self.sink.ok)
+        return Tally(
+            sent=sent,
+            acknowledged=len(acked),
+            expected=len(expected),
+            delivered=len(delivered),
+            lost=len(expected - delivered),
+            duplicates=sum(self.sink.ok.values()) - len(self.sink.ok),
+        )

@@ -1,0 +1,259 @@
+"""The fault scenarios of the reliability suite. Each runs a real deployment on loopback, bounded
+in time, and returns its tally; ``scale`` multiplies the traffic (1 in the test suite, more in
+``make chaos``)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from relay.settings import parse_schedule
+from relay.store.connect import connect
+from relay.store.streams import Streams
+from tests.callbacks import signed
+from tests.chaos.deployment import SETTINGS, ChaosSink, Deployment, Tally
+from tests.chaos.proxy import Faults, FlakyProxy
+from tests.processes import RelayProcess
+
+Scenario = Callable[[Path, int], Awaitable[Tally]]
+
+
+def cpu_seconds(proc: RelayProcess) -> float:
+    assert proc.proc is not None
+    fields = Path(f"/proc/{proc.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def worker_killed_mid_delivery(tmp: Path, scale: int) -> Tally:
+    """1. A worker is SIGKILLed while deliveries are in flight; another finishes the work."""
+    async with Deployment(tmp, workers=2, sink=ChaosSink(delay=0.05)) as d:
+        hook = await d.subscribe()
+        bodies = d.bodies(100 * scale)
+        sending = asyncio.create_task(d.send(bodies))
+        while len(d.sink.received) < 20:
+            await asyncio.sleep(0.01)
+        d.workers[0].kill()
+        acked = await sending
+        tally = await d.tally(acked, [hook], len(bodies))
+        tally.notes["killed"] = "worker 1 of 2, SIGKILL, after 20 deliveries"
+        return tally
+
+
+async def worker_killed_before_ack(tmp: Path, scale: int) -> Tally:
+    """2. A worker is SIGKILLed right after a callback answered 2xx, before it acknowledged the
+    entry: the redelivery carries the same webhook-id."""
+    sink = ChaosSink()
+    async with Deployment(tmp, workers=1, sink=sink) as d:
+        hook = await d.subscribe()
+        bodies = d.bodies(20 * scale)
+        first = d.workers[0]
+
+        def kill_after_fifth(answered: int) -> None:
+            if answered == 5:
+                # The 2xx goes out as the handler returns; the worker dies a moment later,
+                # before its batched acknowledgement reaches Redis.
+                asyncio.get_running_loop().call_later(0.001, first.kill)
+
+        sink.on_ok = kill_after_fifth
+        acked = await d.send(bodies)
+        deadline = time.monotonic() + 10
+        while first.proc is not None and first.proc.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        d.add_worker()
+        tally = await d.tally(acked, [hook], len(bodies))
+        tally.notes["ids not expected"] = len(set(sink.ok) - d.expected_ids(acked, [hook]))
+        return tally
+
+
+async def redis_restarted_with_aof(tmp: Path, scale: int) -> Tally:
+    """3. Redis is SIGKILLed and restarted from its AOF (appendfsync everysec) during traffic:
+    nothing the listener acknowledged is lost; pending entries resume."""
+    async with Deployment(tmp, workers=1, sink=ChaosSink(delay=0.02), appendonly=True) as d:
+        hook = await d.subscribe()
+        bodies = d.bodies(150 * scale)
+        sending = asyncio.create_task(d.send(bodies))
+        while len(d.sink.received) < 30:
+            await asyncio.sleep(0.01)
+        d.redis_server.kill()
+        await asyncio.sleep(1.0)
+        d.redis_server.start()
+        acked = await sending
+        tally = await d.tally(acked, [hook], len(bodies), within=45)
+        tally.notes["outage"] = "SIGKILL, 1 s down, restarted from AOF"
+        return tally
+
+
+async def redis_restarted_empty(tmp: Path, scale: int) -> Tally:
+    """4. Redis without persistence restarts empty: the listener answers 503 while it is away,
+    workers recreate their groups and go on, without an error spin."""
+    async with Deployment(tmp, workers=1, appendonly=False) as d:
+        hook = await d.subscribe()
+        worker = d.workers[0]
+        log_before = worker.log_path.stat().st_size
+        cpu_before = cpu_seconds(worker)
+        d.redis_server.kill()
+        body = d.bodies(1)[0]
+        assert d._session is not None
+        url = d.listeners[0].base_url + "/callbacks/callfire"
+        async with d._session.post(url, data=body, headers=signed(body)) as resp:
+            status_during = resp.status
+        outage = 3.0
+        await asyncio.sleep(outage)
+        log_lines = worker.log_path.read_bytes()[log_before:].count(b"\n")
+        cpu_during = cpu_seconds(worker) - cpu_before
+        d.redis_server.restart(keep_data=False)
+        await d.redis.aclose()
+        d.redis = connect(d.redis_server.url)
+        hook = await d.subscribe()  # the webhook table went with the data
+        bodies = d.bodies(50 * scale)
+        acked = await d.send(bodies)
+        tally = await d.tally(acked, [hook], len(bodies))
+        tally.notes.update(
+            {
+                "listener status during outage": status_during,
+                "worker log lines during 3 s outage": log_lines,
+                "worker CPU seconds during 3 s outage": round(cpu_during, 3),
+            }
+        )
+        return tally
+
+
+async def flaky_callback(tmp: Path, scale: int) -> Tally:
+    """6. A callback answering random 500s, resets and slow responses: everything arrives in the
+    end, and no retry comes sooner than the schedule allows."""
+    sink = ChaosSink(fail=0.3, reset=0.1, slow=0.05)
+    async with Deployment(tmp, workers=1, sink=sink, delivery_timeout="0.5s") as d:
+        hook = await d.subscribe()
+        bodies = d.bodies(60 * scale)
+        acked = await d.send(bodies)
+        tally = await d.tally(acked, [hook], len(bodies), within=45)
+        schedule = parse_schedule(SETTINGS["retry_schedule"])
+        early = 0
+        for times in sink.attempt_times.values():
+            for n, (a, b) in enumerate(itertools.pairwise(times)):
+                if b - a < schedule[min(n, len(schedule) - 1)] * 0.5:  # jitter is at most +-50 %
+                    early += 1
+        tally.notes["retries sooner than the schedule"] = early
+        tally.notes["requests"] = len(sink.received)
+        return tally
+
+
+async def poison_entry(tmp: Path, scale: int) -> Tally:
+    """7. A poison entry goes to the dead letters and the events behind it keep flowing."""
+    async with Deployment(tmp, workers=1) as d:
+        hook = await d.subscribe()
+        for p in range(d.keys.partitions):
+            await d.redis.xadd(d.keys.events(p), {"garbage": "not an event"})
+        bodies = d.bodies(30 * scale)
+        acked = await d.send(bodies)
+        tally = await d.tally(acked, [hook], len(bodies))
+        deadline = time.monotonic() + 10
+        while await d.redis.xlen(d.keys.dead_letters) < d.keys.partitions and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        tally.notes["poison entries dead-lettered"] = int(await d.redis.xlen(d.keys.dead_letters))
+        return tally
+
+
+async def sigterm_under_load(tmp: Path, scale: int) -> Tally:
+    """8. SIGTERM during load: in-flight deliveries finish, the process exits within its grace
+    period with code 0, and another worker delivers the rest."""
+    async with Deployment(tmp, workers=1, sink=ChaosSink(delay=0.3)) as d:
+        hook = await d.subscribe()
+        bodies = d.bodies(60 * scale)
+        acked = await d.send(bodies)
+        while len(d.sink.received) < 10:
+            await asyncio.sleep(0.01)
+        worker = d.workers[0]
+        assert worker.proc is not None
+        started = time.monotonic()
+        worker.proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(worker.proc.wait, 30)
+        took = time.monotonic() - started
+        d.add_worker()
+        tally = await d.tally(acked, [hook], len(bodies), within=45)
+        tally.notes.update({"exit code": code, "exit took s": round(took, 2), "grace s": 3})
+        return tally
+
+
+async def volume_and_fairness(tmp: Path, scale: int) -> Tally:
+    """9. Several listeners and workers, many callbacks: every acknowledged callback reaches
+    every matching webhook, none starved."""
+    async with Deployment(tmp, listeners=2, workers=2) as d:
+        hooks = [await d.subscribe(f"/h{n}") for n in range(3)]
+        bodies = d.bodies(500 * scale)
+        acked = await d.send(bodies, concurrency=32, give_up=600)
+        tally = await d.tally(acked, hooks, len(bodies), within=60 + 2 * scale)
+        per_hook = {h: sum(1 for r in d.sink.received if r.path == f"/h{n}") for n, h in enumerate(hooks)}
+        tally.notes["deliveries per webhook"] = per_hook
+        return tally
+
+
+async def flaky_link_to_redis(tmp: Path, scale: int) -> Tally:
+    """5. The listener reaches Redis through a proxy that delays and cuts connections mid-command:
+    no reply is matched to the wrong command, and no client retry slips a duplicate past the dedup."""
+    async with Deployment(tmp, listeners=0, workers=1) as d:
+        proxy = await FlakyProxy(
+            d.redis_server.port, Faults(delay=0.05, delay_rate=0.2, reset_rate=0.1)
+        ).start()
+        try:
+            listener = d._process("serve", redis_url=proxy.url).start(wait_ready=False)
+            d.listeners.append(listener)
+            await asyncio.to_thread(listener.wait_ready)  # the proxy runs on this event loop
+            hook = await d.subscribe()
+            bodies = d.bodies(200 * scale)
+            acked = await d.send(bodies)
+            tally = await d.tally(acked, [hook], len(bodies))
+            stored = 0
+            for p in range(d.keys.partitions):
+                stored += int(await d.redis.xlen(d.keys.events(p)))
+            tally.notes.update(
+                {
+                    "proxy resets": proxy.resets,
+                    "events stored": stored,
+                    "events acknowledged": sum(acked.values()),
+                }
+            )
+            return tally
+        finally:
+            await proxy.stop()
+
+
+async def trimming_under_backlog(tmp: Path, scale: int) -> Tally:
+    """10. Streams trimmed (retention 0) again and again while a backlog drains slowly: no entry
+    that is not yet acknowledged is ever trimmed."""
+    async with Deployment(tmp, workers=0, sink=ChaosSink(delay=0.05)) as d:
+        hook = await d.subscribe()
+        bodies = d.bodies(150 * scale)
+        acked = await d.send(bodies)  # the backlog waits: no worker yet
+        d.add_worker()
+        streams = Streams(d.redis, d.keys)
+        trims = removed = 0
+        expected = d.expected_ids(acked, [hook])
+        deadline = time.monotonic() + 30
+        while not expected <= set(d.sink.ok) and time.monotonic() < deadline:
+            for p in range(d.keys.partitions):
+                removed += await streams.trim(d.keys.events(p), int(time.time() * 1000), 0)
+                trims += 1
+            await asyncio.sleep(0.05)
+        tally = await d.tally(acked, [hook], len(bodies))
+        tally.notes.update({"trims": trims, "entries trimmed": removed})
+        return tally
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "1 worker SIGKILL mid-delivery": worker_killed_mid_delivery,
+    "2 worker SIGKILL after 2xx, before ack": worker_killed_before_ack,
+    "3 Redis SIGKILL + restart from AOF": redis_restarted_with_aof,
+    "4 Redis restart without persistence": redis_restarted_empty,
+    "5 flaky link to Redis": flaky_link_to_redis,
+    "6 flaky callback": flaky_callback,
+    "7 poison entry": poison_entry,
+    "8 SIGTERM under load": sigterm_under_load,
+    "9 volume and fairness": volume_and_fairness,
+    "10 trimming under backlog": trimming_under_backlog,
+}
