@@ -10,12 +10,13 @@ async with Deployment(tmp_path, listeners=1, workers=2) as d:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -24,8 +25,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from pydantic import SecretStr
+from redis.exceptions import ResponseError
 
-from relay.keys import Keys
+from relay.keys import GROUP, Keys
 from relay.store.connect import connect
 from relay.store.webhooks import WebhookStore
 from relay.webhooks.model import WebhookSpec
@@ -74,8 +76,8 @@ class ChaosSink(Sink):
         self.ok: Counter[str] = Counter()
         """webhook-id -> how many times it was answered 2xx."""
         self.attempt_times: dict[str, list[float]] = {}
-        self.on_ok: Callable[[int], None] | None = None
-        """Called with the number of 2xx answers so far, as each 2xx is about to go out."""
+        self.on_ok: Callable[[int], Awaitable[None]] | None = None
+        """Awaited with the number of 2xx answers so far, just before each 2xx goes out."""
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -95,7 +97,7 @@ class ChaosSink(Sink):
             await asyncio.sleep(self.delay or 1.0)
         self.ok[msg_id] += 1
         if self.on_ok is not None:
-            self.on_ok(sum(self.ok.values()))
+            await self.on_ok(sum(self.ok.values()))
         return web.Response(status=200, text="ok")
 
 
@@ -202,6 +204,20 @@ class Deployment:
         await asyncio.gather(*(one(n, body) for n, body in enumerate(bodies)))
         return acked
 
+    async def settle(self, within: float = 20.0) -> None:
+        """Wait (bounded) until the group has nothing pending and no retry is scheduled."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            busy = 0
+            for p in range(self.keys.partitions):
+                busy += int(await self.redis.zcard(self.keys.scheduled(p)))
+                for stream in (self.keys.events(p), self.keys.deliveries(p)):
+                    with contextlib.suppress(ResponseError):  # no group yet
+                        busy += int((await self.redis.xpending(stream, GROUP))["pending"])
+            if busy == 0:
+                return
+            await asyncio.sleep(0.05)
+
     @staticmethod
     def expected_ids(acked: dict[str, int], hooks: list[int]) -> set[str]:
         return {
@@ -217,7 +233,7 @@ class Deployment:
         deadline = time.monotonic() + within
         while time.monotonic() < deadline and not expected <= set(self.sink.ok):
             await asyncio.sleep(0.05)
-        await asyncio.sleep(0.3)  # let stragglers (duplicates) land before counting
+        await self.settle()  # reclaimed entries (duplicates) land before counting
         delivered = expected & set(self.sink.ok)
         return Tally(
             sent=sent,

@@ -53,12 +53,21 @@ async def worker_killed_before_ack(tmp: Path, scale: int) -> Tally:
         bodies = d.bodies(20 * scale)
         first = d.workers[0]
 
-        def kill_after_fifth(answered: int) -> None:
-            if answered == 5:
-                # The 2xx goes out as the handler returns; the worker dies a moment later,
-                # before its batched acknowledgement reaches Redis.
-                asyncio.get_running_loop().call_later(0.001, first.kill)
+        async def kill_after_fifth(answered: int) -> None:
+            if answered != 5:
+                return
+            # Writes pause before this 2xx goes out, so the worker's acknowledgement cannot reach
+            # Redis; the worker dies while it waits, and only then do writes resume.
+            await d.redis.execute_command("CLIENT", "PAUSE", "5000", "WRITE")
 
+            async def kill_then_resume() -> None:
+                await asyncio.sleep(0.3)
+                first.kill()
+                await d.redis.execute_command("CLIENT", "UNPAUSE")
+
+            background.add(asyncio.create_task(kill_then_resume()))
+
+        background: set[asyncio.Task[None]] = set()
         sink.on_ok = kill_after_fifth
         acked = await d.send(bodies)
         deadline = time.monotonic() + 10
