@@ -25,6 +25,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from pydantic import SecretStr
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from relay.keys import GROUP, Keys
@@ -127,7 +130,9 @@ class Deployment:
     async def __aenter__(self) -> Deployment:
         self.redis_server.start()
         self.settings["redis_url"] = self.redis_server.url
-        self.redis = connect(self.redis_server.url)
+        # The deployment's own client survives the Redis restarts that scenarios cause.
+        retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=20)
+        self.redis = connect(self.redis_server.url, retry=retry, retry_on_error=[RedisConnectionError])
         await self.sink.start()
         self._session = aiohttp.ClientSession()
         for _ in range(self.n_listeners):
