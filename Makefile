@@ -28,6 +28,7 @@ test: $(STAMP)
 check: test
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench
 
 chaos: $(STAMP)

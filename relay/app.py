@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from relay.api import setup_api
+from relay.delivery import setup_delivery
 from relay.errors import error_middleware
-from relay.health import Readiness, setup_health
-from relay.keys import Keys
+from relay.health import Backlog, Readiness, setup_health
+from relay.keys import GROUP, Keys
 from relay.listener import Listener, setup_listener
 from relay.settings import Settings
 from relay.store.connect import RedisClient
@@ -41,9 +43,16 @@ def create_app(
     app[REDIS] = redis
     app[KEYS] = keys
     app[READINESS] = readiness
-    setup_health(app, readiness)
+    streams = [*keys.all_events(), *(keys.deliveries(p) for p in range(keys.partitions))]
+    setup_health(app, readiness, Backlog(redis, streams, GROUP) if workers > 0 else None)
     if listener:
-        writer = IngestWriter(redis, keys, dedup_window=settings.dedup_window, timeout=settings.redis_timeout)
+        writer = IngestWriter(
+            redis,
+            keys,
+            dedup_window=settings.dedup_window,
+            timeout=settings.redis_timeout,
+            min_replicas=settings.redis_min_replicas,
+        )
         setup_listener(app, Listener(settings, writer))
 
         async def writer_lifecycle(_: web.Application) -> AsyncIterator[None]:
@@ -52,4 +61,8 @@ def create_app(
             await writer.stop()
 
         app.cleanup_ctx.append(writer_lifecycle)
+    if workers > 0:
+        setup_delivery(app, settings, redis, keys, readiness, workers)
+    if api:
+        setup_api(app, settings, redis, keys)
     return app

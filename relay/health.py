@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 import orjson
@@ -39,11 +40,42 @@ class Readiness:
         return found
 
 
+class Backlog:
+    """Per stream, the consumer group's lag and pending count, read from Redis when /metrics is
+    scraped (so the gauges are as fresh as the scrape). Every process that runs workers reports
+    the same values: aggregate with ``max by (stream)``, not ``sum``."""
+
+    def __init__(self, redis: RedisClient, streams: list[str], group: str, timeout: float = 1.0) -> None:
+        self.redis = redis
+        self.streams = streams
+        self.group = group
+        self.timeout = timeout
+
+    async def observe(self) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for stream in self.streams:
+            pipe.xinfo_groups(stream)
+        with contextlib.suppress(Exception):  # Redis away: the gauges keep their last values
+            async with asyncio.timeout(self.timeout):
+                replies = await pipe.execute(raise_on_error=False)
+                for stream, groups in zip(self.streams, replies, strict=True):
+                    self._record(stream, groups)
+
+    def _record(self, stream: str, groups: object) -> None:
+        if not isinstance(groups, list):  # no such stream yet
+            return
+        for group in groups:
+            if group["name"] in (self.group, self.group.encode()):
+                metrics.GROUP_PENDING.labels(stream).set(group["pending"])
+                if group.get("lag") is not None:  # None when Redis cannot tell (after a trim)
+                    metrics.GROUP_LAG.labels(stream).set(group["lag"])
+
+
 def _json(status: int, data: object) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
 
 
-def setup_health(app: web.Application, readiness: Readiness) -> None:
+def setup_health(app: web.Application, readiness: Readiness, backlog: Backlog | None = None) -> None:
     async def healthz(_: web.Request) -> web.Response:
         return _json(200, {"status": "ok"})
 
@@ -54,6 +86,8 @@ def setup_health(app: web.Application, readiness: Readiness) -> None:
         return _json(200, {"status": "ok"})
 
     async def metrics_view(_: web.Request) -> web.Response:
+        if backlog is not None:
+            await backlog.observe()
         body, content_type = metrics.exposition()
         response = web.Response(body=body)
         response.headers["Content-Type"] = content_type

@@ -62,7 +62,8 @@ class Keys:
         return f"{self.prefix}:{{webhooks}}:version"
 
     def webhook_index(self, term: str) -> str:
-        """Set: ids of the webhooks with one listing-filter value, e.g. ``resource:OutboundCall``."""
+        """Sorted set (score = id): the webhooks with one listing-filter value, e.g.
+        ``resource:OutboundCall``, or ``all``."""
         return f"{self.prefix}:{{webhooks}}:idx:{term}"
 
     def single_use_lease(self, webhook_id: int) -> str:

@@ -14,6 +14,7 @@ from relay import metrics
 from relay.callback import CallbackError, parse_callback
 from relay.errors import ApiError
 from relay.events import events_of
+from relay.ratelimit import FailureLimiter, client_key, retry_after_header
 from relay.settings import Settings
 from relay.signing import CALLFIRE_HEADER, matching_secret
 from relay.store.ingest import IngestWriter
@@ -31,11 +32,32 @@ class Listener:
         self.settings = settings
         self.writer = writer
         self.all_secrets = settings.callfire_secrets.all()
+        self.limiter: FailureLimiter | None = None
+        if settings.auth_failure_limit:
+            self.limiter = FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window)
 
     def _refuse(self, outcome: str, status: int, message: str, **headers: str) -> ApiError:
         metrics.CALLBACKS.labels(outcome).inc()
         log.info("callback refused", outcome=outcome, status=status, reason=message)
         return ApiError(status, message, headers=headers or None)
+
+    def _check_limit(self, request: web.Request) -> None:
+        """429 before any work for an address past its signature-failure limit (not logged)."""
+        if self.limiter is None:
+            return
+        wait = self.limiter.retry_after(client_key(request.remote), time.monotonic())
+        if wait is not None:
+            metrics.CALLBACKS.labels("rate_limited").inc()
+            message = "too many failed signatures from this address; retry later"
+            raise ApiError(429, message, headers={"Retry-After": retry_after_header(wait)})
+
+    def _unauthorized(self, request: web.Request, message: str) -> ApiError:
+        metrics.SIGNATURE_FAILURES.inc()
+        if self.limiter is not None:
+            client = client_key(request.remote)
+            if self.limiter.failed(client, time.monotonic()):
+                log.warning("client rate limited after failed signatures", client=client)
+        return self._refuse("unauthorized", 401, message)
 
     async def _read(self, request: web.Request) -> bytes:
         encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
@@ -45,12 +67,16 @@ class Listener:
         if length is not None and length > self.settings.max_body_bytes:
             raise self._refuse("too_large", 413, "the request body is too large")
         try:
+            if request.content.is_eof():  # the body came whole with the headers: nothing to wait for
+                return await request.read()
             async with asyncio.timeout(self.settings.read_timeout):
                 return await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise self._refuse("too_large", 413, "the request body is too large") from None
         except TimeoutError:
             raise self._refuse("invalid", 408, "the request body did not arrive in time") from None
+        except (ConnectionError, web.RequestPayloadError):
+            raise self._refuse("invalid", 400, "the request body was cut short") from None
 
     def _verify(self, request: web.Request, body: bytes) -> bytes | None:
         """The matching secret; None when unsigned callbacks are allowed and none came signed."""
@@ -59,12 +85,12 @@ class Listener:
             return None
         secret = matching_secret(header, body, self.all_secrets)
         if secret is None:
-            metrics.SIGNATURE_FAILURES.inc()
-            raise self._refuse("unauthorized", 401, f"missing or wrong {CALLFIRE_HEADER}")
+            raise self._unauthorized(request, f"missing or wrong {CALLFIRE_HEADER}")
         return secret
 
     async def receive(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
+        self._check_limit(request)
         body = await self._read(request)
         secret = self._verify(request, body)
         try:
@@ -75,8 +101,8 @@ class Listener:
         if secret is not None and secret not in self.settings.callfire_secrets.allowed_for(
             callback.webhook_id
         ):
-            metrics.SIGNATURE_FAILURES.inc()
-            raise self._refuse("unauthorized", 401, f"{CALLFIRE_HEADER} is not valid for this webhookId")
+            message = f"{CALLFIRE_HEADER} is not valid for this webhookId"
+            raise self._unauthorized(request, message)
         now_ms = int(time.time() * 1000)
         max_age = self.settings.max_callback_age
         if (

@@ -1,4 +1,8 @@
-"""Structured logs: JSON lines in production, readable lines in a terminal."""
+"""Structured logs: JSON lines in production, readable lines in a terminal.
+
+structlog renders the relay's own lines; the standard library's records (aiohttp, redis, asyncio)
+go through the same renderer, so in JSON mode every line on stderr is one JSON object.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,12 @@ import sys
 import structlog
 
 from relay.settings import Settings
+
+_TIMESTAMP = structlog.processors.TimeStamper(fmt="iso", utc=True)
+
+
+class _RelayHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler ``configure`` installs on the root logger; replaced, not added, on a repeat."""
 
 
 def configure(settings: Settings) -> None:
@@ -22,7 +32,7 @@ def configure(settings: Settings) -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _TIMESTAMP,
             structlog.processors.format_exc_info,
             renderer,
         ],
@@ -30,8 +40,21 @@ def configure(settings: Settings) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(
-        level=max(level, logging.WARNING),
-        stream=sys.stderr,
-        format="%(name)s %(levelname)s %(message)s",
+    _configure_stdlib(renderer, max(level, logging.WARNING))
+
+
+def _configure_stdlib(renderer: structlog.types.Processor, level: int) -> None:
+    handler = _RelayHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name, _TIMESTAMP],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
     )
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, _RelayHandler)] + [handler]
+    root.setLevel(level)

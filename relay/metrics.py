@@ -7,11 +7,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 CALLBACKS = Counter(
     "relay_callbacks_total",
     "CallFire callbacks received, by outcome",
-    ["outcome"],  # accepted, duplicate, unauthorized, invalid, too_large, unavailable, stale
+    # accepted, duplicate, unauthorized, rate_limited, invalid, too_large, unavailable, stale
+    ["outcome"],
 )
 SIGNATURE_FAILURES = Counter("relay_signature_failures_total", "Callbacks refused for their signature")
 DUPLICATES = Counter("relay_duplicates_total", "Callbacks dropped as repeats inside the dedup window")
 EVENTS_ENQUEUED = Counter("relay_events_enqueued_total", "Events appended to the streams")
+HTTP_MALFORMED = Counter("relay_http_malformed_total", "Requests refused by the HTTP parser (400)")
 ENQUEUE_SECONDS = Histogram(
     "relay_enqueue_seconds",
     "Time from a callback's arrival to Redis acknowledging its events",

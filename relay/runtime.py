@@ -12,6 +12,7 @@ from aiohttp import web
 
 from relay.app import create_app
 from relay.embedded import EmbeddedRedis
+from relay.http_server import make_runner
 from relay.settings import Settings
 from relay.store.connect import RedisClient, connect
 
@@ -58,13 +59,7 @@ async def serve_until_signalled(
         loop.add_signal_handler(sig, stop.set)
     async with redis_for(settings) as redis:
         app = create_app(settings, redis, listener=listener, api=api, workers=workers)
-        runner = web.AppRunner(
-            app,
-            handle_signals=False,
-            access_log=None,
-            keepalive_timeout=settings.keepalive_timeout,
-            shutdown_timeout=settings.shutdown_grace,
-        )
+        runner = make_runner(app, settings)
         await runner.setup()
         try:
             site = web.TCPSite(runner, settings.host, settings.port)

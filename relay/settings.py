@@ -31,6 +31,15 @@ from relay.secrets import ApiCredentials, CallfireSecrets
 
 ENV_PREFIX = "RELAY_"
 
+
+class ConfigError(ValueError):
+    """A configuration source (RELAY_CONFIG, a RELAY_<NAME>_FILE) that cannot be read or parsed."""
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 
@@ -124,9 +133,26 @@ class Settings(BaseSettings):
         1000, ge=1, description="Most events one callback may carry; more gets 413."
     )
     read_timeout: Duration = Field(
-        15.0, description="A client that does not finish sending its request by then is cut off."
+        15.0,
+        gt=0,
+        description="A client that does not finish sending a request body this long after its "
+        "headers is cut off (408).",
     )
-    keepalive_timeout: Duration = Field(15.0, description="Idle keep-alive connections close after this.")
+    keepalive_timeout: Duration = Field(
+        15.0,
+        gt=0,
+        description="Idle keep-alive connections close after this; a request's headers must "
+        "also arrive within it (from the connection opening or the previous response).",
+    )
+    auth_failure_limit: int = Field(
+        20,
+        ge=0,
+        description="Failed signatures one client address (IPv6: its /64) may send per "
+        "RELAY_AUTH_FAILURE_WINDOW; past that it gets 429 with Retry-After. 0: no limit.",
+    )
+    auth_failure_window: Duration = Field(
+        60.0, gt=0, description="The window RELAY_AUTH_FAILURE_LIMIT counts failures in."
+    )
 
     # --- Ingest ----------------------------------------------------------------------------
     callfire_secrets: Annotated[CallfireSecrets, NoDecode, BeforeValidator(_secrets)] = Field(
@@ -229,6 +255,13 @@ class Settings(BaseSettings):
     def env_name(cls, field: str) -> str:
         return f"{ENV_PREFIX}{field.upper()}"
 
+    @classmethod
+    def unknown_env(cls) -> list[str]:
+        """``RELAY_*`` variables in the environment that name no setting (typos, stale names)."""
+        known = {cls.env_name(name) for name in cls.model_fields} | {f"{ENV_PREFIX}CONFIG"}
+        known |= {f"{name}_FILE" for name in known}
+        return sorted(k for k in os.environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
+
 
 class _FileValueSource(PydanticBaseSettingsSource):
     """``RELAY_<NAME>_FILE=/run/secrets/x``: the value is the file's content, stripped."""
@@ -240,7 +273,7 @@ class _FileValueSource(PydanticBaseSettingsSource):
         try:
             return Path(path).read_text().strip(), field_name, False
         except OSError as exc:
-            raise ValueError(
+            raise ConfigError(
                 f"{ENV_PREFIX}{field_name.upper()}_FILE: cannot read {path}: {exc.strerror}"
             ) from None
 
@@ -266,13 +299,13 @@ class _ConfigFileSource(PydanticBaseSettingsSource):
         try:
             text = Path(path).read_text()
         except OSError as exc:
-            raise ValueError(f"RELAY_CONFIG: cannot read {path}: {exc.strerror}") from None
+            raise ConfigError(f"RELAY_CONFIG: cannot read {path}: {exc.strerror}") from None
         try:
             data = tomllib.loads(text) if path.endswith(".toml") else yaml.safe_load(text)
         except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-            raise ValueError(f"RELAY_CONFIG: {path} is not valid: {exc}") from None
+            raise ConfigError(f"RELAY_CONFIG: {path} is not valid: {_one_line(exc)}") from None
         if data is None:
             return {}
         if not isinstance(data, dict):
-            raise ValueError(f"RELAY_CONFIG: {path} must hold a mapping of settings")
+            raise ConfigError(f"RELAY_CONFIG: {path} must hold a mapping of settings")
         return {str(key).lower(): value for key, value in data.items()}

@@ -8,11 +8,11 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from relay.cli import events, processes
+from relay.cli import check, config, deadletters, events, processes, webhooks
 from relay.cli.common import CliError
-from relay.settings import Settings
+from relay.settings import ConfigError, Settings
 
-MODULES = (processes, events)
+MODULES = (processes, events, check, config, deadletters, webhooks)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +32,8 @@ def describe_validation_error(exc: ValidationError) -> str:
     for err in exc.errors():
         loc = err["loc"][0] if err["loc"] else ""
         name = Settings.env_name(str(loc)) if loc else "settings"
-        parts.append(f"{name}: {err['msg']}")
+        message = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"{name}: {message}")
     return "invalid configuration: " + "; ".join(parts)
 
 
@@ -42,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = int(args.handler(args) or 0)
     except ValidationError as exc:
         print(f"relay: {describe_validation_error(exc)}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"relay: {exc}", file=sys.stderr)
         return 2
     except (CliError, ValueError, OSError) as exc:
         print(f"relay: {exc}", file=sys.stderr)

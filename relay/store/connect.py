@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -21,6 +22,18 @@ def connect(url: str, *, cluster: bool = False, **options: Any) -> RedisClient:
     if url.startswith("redis+sentinel://"):
         return _sentinel_master(url, **options)
     return Redis.from_url(url, **options)
+
+
+def display_url(url: str) -> str:
+    """``url`` fit for a log line or an error message: any password replaced by ``***``."""
+    parsed = urlparse(url)
+    if parsed.password is None and "sentinel_password" not in parsed.query:
+        return url
+    user, _, hosts = parsed.netloc.rpartition("@")
+    name = user.partition(":")[0]
+    netloc = f"{name}:***@{hosts}" if user else hosts
+    query = re.sub(r"(sentinel_password=)[^&]*", r"\1***", parsed.query)
+    return parsed._replace(netloc=netloc, query=query).geturl()
 
 
 def _sentinel_master(url: str, **options: Any) -> Redis:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
-from redis.exceptions import NoScriptError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from relay.callback import Callback
 from relay.events import StreamEvent
@@ -26,17 +28,20 @@ log = structlog.get_logger("relay.ingest")
 _FIELDS = 10  # StreamEvent.to_fields() has ten fields
 
 
+class NotReplicated(RedisError):
+    """Fewer replicas than RELAY_REDIS_MIN_REPLICAS acknowledged a write in time."""
+
+    def __init__(self, replicas: object) -> None:
+        super().__init__(f"only {replicas} replica(s) acknowledged the write in time")
+
+
 @dataclass(slots=True)
 class _Call:
     keys: list[str]
     args: list[str | bytes | int]
     future: asyncio.Future[int]
-
-
-def _retrieve(future: asyncio.Future[int]) -> None:
-    """Mark a late outcome as seen: its request may have timed out and answered 503 already."""
-    if not future.cancelled():
-        future.exception()
+    deadline: float
+    """Loop time by which the request gets its answer, written or not."""
 
 
 class IngestWriter:
@@ -48,13 +53,16 @@ class IngestWriter:
         dedup_window: float,
         timeout: float,
         max_batch: int = 512,
+        min_replicas: int = 0,
     ) -> None:
         self.redis = redis
+        self.min_replicas = min_replicas
         self.keys = keys
         self.window_ms = max(1, int(dedup_window * 1000))
         self.timeout = timeout
         self.max_batch = max_batch
         self._queue: list[_Call] = []
+        self._sending: list[_Call] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -66,7 +74,7 @@ class IngestWriter:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for call in self._queue:
+        for call in [*self._sending, *self._queue]:
             if not call.future.done():
                 call.future.set_exception(ConnectionError("the relay is shutting down"))
         self._queue.clear()
@@ -92,13 +100,12 @@ class IngestWriter:
         CallFire's retry of the same body a no-op, so nothing is enqueued twice.
         """
         keys, args = self.call_for(callback, events)
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        future.add_done_callback(_retrieve)
-        self._queue.append(_Call(keys, args, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        # No timer per request: the flusher answers every call by its deadline (see _expire).
+        self._queue.append(_Call(keys, args, future, loop.time() + self.timeout))
         self._wakeup.set()
-        async with asyncio.timeout(self.timeout):
-            written = await asyncio.shield(future)
-        return written > 0
+        return await future > 0
 
     async def _flush_forever(self) -> None:
         while True:
@@ -106,17 +113,38 @@ class IngestWriter:
             self._wakeup.clear()
             while self._queue:
                 batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
-                await self._flush(batch)
+                self._sending = self._expire(batch)
+                if self._sending:
+                    await self._flush(self._sending)
+                self._sending = []
+
+    @staticmethod
+    def _expire(batch: list[_Call]) -> list[_Call]:
+        """The calls still to send. One whose deadline passed while it waited its turn gets
+        TimeoutError, unsent; the others go in a pipeline cut at the earliest deadline among them,
+        so every request is answered within ``timeout`` without a timer of its own."""
+        now = asyncio.get_running_loop().time()
+        live: list[_Call] = []
+        for call in batch:
+            if call.future.done():  # its request is gone (the client left)
+                continue
+            if call.deadline <= now:
+                call.future.set_exception(TimeoutError("Redis did not answer in time"))
+                continue
+            live.append(call)
+        return live
 
     async def _flush(self, batch: list[_Call]) -> None:
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout_at(min(call.deadline for call in batch)):
                 results = await self._send(batch)
                 retry = [c for c, r in zip(batch, results, strict=True) if isinstance(r, NoScriptError)]
                 if retry:  # Redis restarted and forgot the script
                     await INGEST.load(self.redis)
                     again = await self._send(retry)
                     results = [again.pop(0) if isinstance(r, NoScriptError) else r for r in results]
+        except RedisClusterException as exc:  # e.g. no node reachable: as unavailable as Redis gets
+            results = [RedisError(f"Redis Cluster: {exc}")] * len(batch)
         except Exception as exc:
             results = [exc] * len(batch)
         for call, result in zip(batch, results, strict=True):
@@ -129,6 +157,41 @@ class IngestWriter:
 
     async def _send(self, batch: list[_Call]) -> list[object]:
         pipe = self.redis.pipeline(transaction=False)
-        for call in batch:
-            pipe.evalsha(INGEST.sha, len(call.keys), *call.keys, *call.args)
-        return list(await pipe.execute(raise_on_error=False))
+        for call in batch:  # execute_command: a cluster pipeline refuses pipe.evalsha()
+            pipe.execute_command("EVALSHA", INGEST.sha, len(call.keys), *call.keys, *call.args)
+        groups = await self._replica_barriers(pipe, batch) if self.min_replicas else []
+        results = list(await pipe.execute(raise_on_error=False))
+        for index, members in enumerate(groups):
+            replicated = results[len(batch) + 2 * index + 1]
+            if isinstance(replicated, int) and replicated >= self.min_replicas:
+                continue
+            error = replicated if isinstance(replicated, Exception) else NotReplicated(replicated)
+            for member in members:
+                if not isinstance(results[member], Exception):
+                    results[member] = error
+        return results[: len(batch)]
+
+    async def _replica_barriers(self, pipe: Any, batch: list[_Call]) -> list[list[int]]:
+        """Append, per server the batch writes to, a WAIT for RELAY_REDIS_MIN_REPLICAS replicas.
+
+        WAIT covers the writes made on its own connection, and a pipeline sends each server's
+        commands on one connection. A duplicate writes nothing, yet its first copy (written by
+        another connection) may not be replicated yet: the ``SET XX KEEPTTL`` of a dedup claim,
+        a write that changes nothing, moves this connection past it. Returns the indexes of the
+        calls behind each WAIT, in order.
+        """
+        cluster = self.redis if isinstance(self.redis, RedisCluster) else None
+        if cluster is not None:
+            await cluster.initialize()  # a no-op once the slots are known
+        groups: dict[str, list[int]] = {}
+        targets: dict[str, dict[str, Any]] = {}
+        for index, call in enumerate(batch):
+            node = cluster.get_node_from_key(call.keys[0]) if cluster is not None else None
+            name = node.name if node is not None else ""
+            groups.setdefault(name, []).append(index)
+            targets[name] = {"target_nodes": node} if node is not None else {}
+        wait_ms = max(1, int(self.timeout * 500))
+        for name, members in groups.items():
+            pipe.set(batch[members[-1]].keys[0], "1", xx=True, keepttl=True)
+            pipe.execute_command("WAIT", self.min_replicas, wait_ms, **targets[name])
+        return list(groups.values())

@@ -1,0 +1,132 @@
+"""End to end: callbacks in at a fixed rate below saturation, deliveries out; the latency from a
+callback's 2xx to the sink receiving its event, and whether the backlog stays flat.
+
+One ``relay serve`` and one ``relay work``. Their capacity together is measured first: the
+listener driven as hard as it goes while the worker delivers, capacity being the rate the sink
+received at meanwhile (on a small machine every process shares the same cores, so this is well
+below what each carries alone). The open-loop generator then sends at half of it. Clocks: both
+sides read CLOCK_MONOTONIC, which every process on the machine shares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bench.config import Config
+from bench.consumers import backlog, relay_workers, sink_stats, wait_for
+from bench.ingest import url
+from bench.load import Generator, PythonLoad
+from bench.procs import Proc
+from bench.results import Row, below
+from bench.stage import PARTITIONS, Stage
+from bench.stats import Figure, backlog_is_flat, percentile, slope
+from relay.keys import Keys
+
+SECTION = "end to end (half capacity)"
+PREFIX = "benche2e"
+KEYS = Keys(PREFIX, PARTITIONS)
+
+
+def e2e_latencies_ms(
+    acks: Sequence[Sequence[int]], arrivals: Sequence[Sequence[int]]
+) -> tuple[list[float], int]:
+    """Per call id answered 2xx: milliseconds from its 2xx to its arrival at the sink; and how
+    many acknowledged callbacks never arrived. Pure."""
+    arrived = {token: t for token, t in arrivals}
+    latencies = [(arrived[token] - t) / 1e6 for token, t in acks if token in arrived]
+    return latencies, sum(1 for token, _ in acks if token not in arrived)
+
+
+async def _watch_backlog(
+    stage: Stage, keys: Keys, samples: list[tuple[float, int]], stop: asyncio.Event
+) -> None:
+    started = time.monotonic()
+    while not stop.is_set():
+        samples.append((time.monotonic() - started, await backlog(stage, keys)))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.25)
+
+
+async def one_run(
+    stage: Stage, gen: PythonLoad, listener: Proc, sink: Proc, rate: float, seconds: float
+) -> dict[str, Any]:
+    await sink_stats(sink, "/reset", "POST")
+    samples: list[tuple[float, int]] = []
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(_watch_backlog(stage, KEYS, samples, stop))
+    result = await gen.open(url(listener), rate, seconds)
+    stop.set()
+    await watcher
+    acks: list[list[int]] = result["acks"]  # type: ignore[assignment]
+
+    async def all_arrived() -> bool:
+        return int((await sink_stats(sink))["count"]) >= len(acks)
+
+    with contextlib.suppress(TimeoutError):
+        await wait_for(all_arrived, "end-to-end deliveries", within=15)
+    latencies, lost = e2e_latencies_ms(acks, await sink_stats(sink, "/arrivals"))
+    ingest: list[int] = result["latencies_us"]  # type: ignore[assignment]
+    times, depth = [t for t, _ in samples], [float(b) for _, b in samples]
+    return {
+        "offered": rate,
+        "answered": len(acks),
+        "errors": result["errors"],
+        "not_delivered": lost,
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "ingest_p50_ms": percentile(ingest, 50) / 1000,
+        "ingest_p99_ms": percentile(ingest, 99) / 1000,
+        "backlog_max": max(depth, default=0.0),
+        "backlog_slope": slope(times, depth),
+        "flat": backlog_is_flat(times, depth, rate),
+    }
+
+
+async def measure_capacity(stage: Stage, gen: Generator, listener: Proc, sink: Proc, seconds: float) -> float:
+    """Events/s the pair carries: what the sink receives while the listener is driven at c64."""
+    await sink_stats(sink, "/reset", "POST")
+    offered = await gen.closed([url(listener)], 64, seconds)
+    stats = await sink_stats(sink)
+    window = (stats["last_ns"] - stats["first_ns"]) / 1e9
+    delivered = (stats["count"] - 1) / window if window > 0 else 0.0
+    await wait_for(lambda: _drained(stage), "the backlog after the capacity probe", within=120, every=0.25)
+    return min(offered.rate, delivered)
+
+
+async def _drained(stage: Stage) -> bool:
+    return await backlog(stage, KEYS) == 0
+
+
+async def run_e2e(stage: Stage, probe: Generator, cfg: Config) -> tuple[list[Row], dict[str, Any]]:
+    sink = await stage.sink(record=True)
+    worker = (await relay_workers(stage, "e2e relay work", PREFIX, sink)).procs[0]
+    listener = await stage.relay("serve", name="e2e-relay-serve", key_prefix=PREFIX)
+    capacity = await measure_capacity(stage, probe, listener, sink, max(2.0, cfg.e2e_seconds / 2))
+    rate = max(50.0, capacity / 2)
+    gen = PythonLoad()
+    await one_run(stage, gen, listener, sink, rate, 1.0)  # warm-up
+    runs = [await one_run(stage, gen, listener, sink, rate, cfg.e2e_seconds) for _ in range(cfg.e2e_rounds)]
+
+    def fig(key: str) -> Figure:
+        return Figure.of([float(r[key]) for r in runs])
+
+    p50, p99 = fig("p50_ms"), fig("p99_ms")
+    flat = all(r["flat"] for r in runs)
+    rows = [
+        Row(SECTION, "capacity, relay serve + relay work together", "events/s", Figure.of([capacity])),
+        Row(SECTION, "offered rate (half)", "events/s", fig("offered")),
+        Row(SECTION, "callback 2xx -> sink, p50", "ms", p50, "< 5", below(p50, 5)),
+        Row(SECTION, "callback 2xx -> sink, p99", "ms", p99, "< 50", below(p99, 50)),
+        Row(SECTION, "callback answered (from due time), p99", "ms", fig("ingest_p99_ms")),
+        Row(SECTION, "backlog, most entries waiting", "entries", fig("backlog_max"), "flat", flat),
+        Row(SECTION, "backlog growth", "entries/s", fig("backlog_slope")),
+        Row(SECTION, "acknowledged but not delivered in 15 s", "events", fig("not_delivered")),
+    ]
+    peak = {"e2e relay serve": listener.peak_rss_kib(), "e2e relay work": worker.peak_rss_kib()}
+    for proc in (listener, worker, sink):
+        await stage.stop(proc)
+    return rows, {"capacity": capacity, "rate": rate, "runs": runs, "peak_rss_kib": peak}

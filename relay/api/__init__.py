@@ -1,0 +1,85 @@
+"""The Webhooks API: CallFire's ``/v2/webhooks``, behind HTTP Basic, described at ``/openapi.json``.
+
+``setup_api`` adds the operations of every module in ``API_MODULES`` (each exposes
+``OPERATIONS``; a new module is one more entry), the auth middleware and the document.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from types import ModuleType
+
+from aiohttp import web
+
+from relay.api import deliveries, resources, surface, webhooks
+from relay.api.auth import basic_auth_middleware, store_unavailable
+from relay.api.config_file import apply_webhooks_file
+from relay.api.openapi import openapi_handler
+from relay.api.registry import CLOCK, WEBHOOK_STORE, Handler, Operation
+from relay.keys import Keys
+from relay.settings import Settings
+from relay.store.connect import RedisClient
+from relay.store.webhooks import WebhookStore
+
+API_MODULES: tuple[ModuleType, ...] = (resources, webhooks, deliveries, surface)
+"""Order matters: ``/v2/webhooks/resources`` must come before ``/v2/webhooks/{id}``."""
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def operations() -> list[Operation]:
+    return [op for module in API_MODULES for op in module.OPERATIONS]
+
+
+def _add_routes(app: web.Application, ops: list[Operation]) -> None:
+    """Each path's operations, then 405 with ``Allow`` for any other method on that path (so
+    ``DELETE /v2/webhooks/resources`` is refused there, not taken for ``/v2/webhooks/{id}``)."""
+    by_path: dict[str, list[Operation]] = {}
+    for op in ops:
+        by_path.setdefault(op.path, []).append(op)
+    for path, path_ops in by_path.items():
+        for op in path_ops:
+            assert op.handler is not None
+            app.router.add_route(op.method, path, op.handler)
+        app.router.add_route("*", path, _method_not_allowed([op.method for op in path_ops]))
+
+
+def _method_not_allowed(allowed: list[str]) -> Handler:
+    async def not_allowed(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+
+    return not_allowed
+
+
+def setup_api(
+    app: web.Application,
+    settings: Settings,
+    redis: RedisClient,
+    keys: Keys,
+    *,
+    clock: Callable[[], int] = wall_clock_ms,
+) -> WebhookStore:
+    """Mount the API on ``app``; returns its store. Call it after the other routes are added."""
+    store = WebhookStore(redis, keys)
+    app[WEBHOOK_STORE] = store
+    app[CLOCK] = clock
+    app.middlewares.append(basic_auth_middleware(settings.api_credentials))
+    app.middlewares.append(store_unavailable)
+    ops = operations()
+    _add_routes(app, [op for op in ops if op.handler is not None])
+    served = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource is not None}
+    served.add(("GET", "/openapi.json"))
+    documented = [op for op in ops if op.handler is not None or (op.method, op.path) in served]
+    app.router.add_get("/openapi.json", openapi_handler(documented))
+    if settings.webhooks_file is not None:
+        path = settings.webhooks_file
+
+        async def apply_file(_: web.Application) -> AsyncIterator[None]:
+            await apply_webhooks_file(store, path, clock())
+            yield
+
+        app.cleanup_ctx.append(apply_file)
+    return store

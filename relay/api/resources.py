@@ -1,0 +1,57 @@
+"""``/v2/webhooks/resources``: the resources a webhook can watch and their events (``relay.catalog``)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from relay.api import http
+from relay.api.registry import ERRORS, Operation, PathParam, Response
+from relay.api.schemas import ErrorResponse, FieldsQuery, ItemListWebhookResource, WebhookResource
+from relay.catalog import RESOURCES
+from relay.errors import ApiError
+
+
+def _resource(name: str) -> dict[str, object]:
+    return {"resource": name, "supportedEvents": list(RESOURCES[name])}
+
+
+async def find_resources(request: web.Request) -> web.Response:
+    params = http.query(request, FieldsQuery)
+    return http.json_response({"items": [_resource(name) for name in RESOURCES]}, fields=params.fields)
+
+
+async def get_resource(request: web.Request) -> web.Response:
+    params = http.query(request, FieldsQuery)
+    name = request.match_info["resource"]
+    if name not in RESOURCES:
+        raise ApiError(404, f"no webhook resource {name!r}; GET /v2/webhooks/resources lists them")
+    return http.json_response(_resource(name), fields=params.fields)
+
+
+_ERR = {status: Response("error", ErrorResponse) for status in ERRORS}
+
+OPERATIONS = (
+    Operation(
+        "GET",
+        "/v2/webhooks/resources",
+        "findWebhookResources",
+        "Find webhook resources",
+        find_resources,
+        {200: Response("every resource and its events", ItemListWebhookResource), **_ERR},
+        query=FieldsQuery,
+    ),
+    Operation(
+        "GET",
+        "/v2/webhooks/resources/{resource}",
+        "getWebhookResource",
+        "Find specific webhook resource",
+        get_resource,
+        {
+            200: Response("the resource and its events", WebhookResource),
+            **_ERR,
+            404: Response("no such resource", ErrorResponse),
+        },
+        query=FieldsQuery,
+        path_params=(PathParam("resource", {"type": "string"}, "A name of a webhook resource"),),
+    ),
+)

@@ -1,0 +1,105 @@
+"""Descriptions of the routes other modules add, so ``/openapi.json`` covers the whole HTTP surface.
+
+These operations have no handler here: ``relay.listener`` and ``relay.health`` add the routes;
+``/openapi.json`` lists an operation only when the running app has its route.
+"""
+
+from __future__ import annotations
+
+from relay.api.registry import Operation, Response
+from relay.api.schemas import ErrorResponse
+
+_ANY_OBJECT = {"type": "object"}
+_STATUS = {"type": "object", "properties": {"status": {"type": "string"}}}
+_READY = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string"},
+        "problems": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+_ACCEPTED = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["accepted", "duplicate"]},
+        "events": {"type": "integer"},
+    },
+}
+_SIGNATURE = {
+    "name": "X-CallFire-Signature",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Base64 of the HMAC-SHA1 of the raw body, keyed with a CallFire secret.",
+}
+
+
+def _error(description: str) -> Response:
+    return Response(description, ErrorResponse)
+
+
+OPERATIONS = (
+    Operation(
+        "POST",
+        "/callbacks/callfire",
+        "receiveCallfireCallback",
+        "A CallFire callback: verified, made durable, then acknowledged",
+        None,
+        {
+            200: Response("durable (or a repeat inside the dedup window)", schema=_ACCEPTED),
+            400: _error("not a CallFire callback"),
+            401: _error("missing or wrong signature"),
+            408: _error("the body did not arrive in time"),
+            413: _error("the body, or its number of events, is too large"),
+            415: _error("a Content-Encoding other than identity"),
+            429: _error("too many failed signatures from this address; retry after Retry-After"),
+            503: _error("cannot be made durable now; retry after Retry-After seconds"),
+        },
+        authenticated=False,
+        tags=("callbacks",),
+        extra={
+            "parameters": [_SIGNATURE],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ANY_OBJECT}}},
+        },
+    ),
+    Operation(
+        "GET",
+        "/healthz",
+        "healthz",
+        "The process answers",
+        None,
+        {200: Response("alive", schema=_STATUS)},
+        authenticated=False,
+        tags=("operations",),
+    ),
+    Operation(
+        "GET",
+        "/readyz",
+        "readyz",
+        "Redis answers and no loop is stalled",
+        None,
+        {200: Response("ready", schema=_READY), 503: Response("not ready", schema=_READY)},
+        authenticated=False,
+        tags=("operations",),
+    ),
+    Operation(
+        "GET",
+        "/metrics",
+        "metrics",
+        "Prometheus metrics",
+        None,
+        {200: Response("metrics", content_type="text/plain", schema={"type": "string"})},
+        authenticated=False,
+        tags=("operations",),
+    ),
+    Operation(
+        "GET",
+        "/openapi.json",
+        "openapi",
+        "This document",
+        None,
+        {200: Response("the OpenAPI document", schema={"type": "object"})},
+        authenticated=False,
+        tags=("operations",),
+    ),
+)

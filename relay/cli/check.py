@@ -1,0 +1,255 @@
+"""``relay check``: is this configuration and this Redis fit to run the relay?
+
+Validates the settings (an invalid one exits 2 before anything else), connects to Redis and reads
+what can lose accepted callbacks: persistence off, ``appendfsync no``, a ``maxmemory-policy`` that
+evicts, fewer replicas than RELAY_REDIS_MIN_REPLICAS. On Redis Cluster every primary is read.
+
+The judgements are pure functions of the settings and of facts read from Redis; only ``gather``
+talks to Redis. Exit codes: 0 fit (warnings may be printed), 1 an error (or a warning with
+``--strict``), 2 invalid configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
+
+from relay.cli.common import load_settings, run_async
+from relay.keys import Keys
+from relay.settings import Settings
+from relay.store.connect import RedisClient, connect, display_url
+
+MIN_VERSION = (6, 2)
+Level = Literal["ok", "warning", "error"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.text}"
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    """What one Redis server says about itself. ``None``: it would not say (CONFIG refused)."""
+
+    name: str
+    version: tuple[int, ...]
+    aof: bool
+    appendfsync: str | None
+    save: str | None
+    policy: str
+    replicas: int
+
+
+def facts_from(name: str, info: Mapping[str, Any], config: Mapping[str, str]) -> ServerFacts:
+    version = tuple(int(p) for p in str(info.get("redis_version", "0")).split(".") if p.isdigit())
+    return ServerFacts(
+        name=name,
+        version=version,
+        aof=str(info.get("aof_enabled", "0")) == "1",
+        appendfsync=config.get("appendfsync"),
+        save=config.get("save"),
+        policy=str(info.get("maxmemory_policy", "unknown")),
+        replicas=int(info.get("connected_slaves", 0)),
+    )
+
+
+def _warn(text: str) -> Finding:
+    return Finding("warning", text)
+
+
+def settings_findings(settings: Settings, unknown_env: list[str]) -> list[Finding]:
+    """What the settings alone say: typos, missing secrets, inconsistent timeouts."""
+    found: list[Finding] = []
+    known = [Settings.env_name(n) for n in Settings.model_fields]
+    for name in unknown_env:
+        close = difflib.get_close_matches(name.removesuffix("_FILE"), known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        found.append(Finding("warning", f"{name} is not a setting and is ignored{hint}"))
+    if not settings.callfire_secrets and not settings.allow_unsigned:
+        found.append(_warn("no RELAY_CALLFIRE_SECRETS: `relay serve` and `relay run` refuse to start"))
+    if settings.allow_unsigned:
+        found.append(_warn("RELAY_ALLOW_UNSIGNED=true: anyone can post callbacks (testing only)"))
+    if not settings.api_credentials:
+        found.append(_warn("no RELAY_API_CREDENTIALS: the Webhooks API answers 403 to everyone"))
+    if settings.reclaim_idle <= settings.delivery_timeout:
+        found.append(
+            Finding(
+                "error",
+                "RELAY_RECLAIM_IDLE must exceed RELAY_DELIVERY_TIMEOUT, or a delivery still in "
+                "flight is reclaimed and sent twice",
+            )
+        )
+    if settings.redis_url is None:
+        found.append(
+            Finding(
+                "warning",
+                f"no RELAY_REDIS_URL: `relay run` starts an embedded Redis under {settings.data_dir} "
+                "(one machine only; set RELAY_REDIS_URL in production)",
+            )
+        )
+    return found
+
+
+def _persistence(facts: ServerFacts) -> Finding:
+    if facts.aof:
+        if facts.appendfsync == "no":
+            return Finding(
+                "warning",
+                f"{facts.name}: appendfsync no: a machine crash loses the callbacks of the last "
+                "~30 s; use everysec",
+            )
+        return Finding("ok", f"{facts.name}: AOF on (appendfsync {facts.appendfsync or 'unknown'})")
+    if facts.save is None:
+        return Finding(
+            "warning",
+            f"{facts.name}: AOF is off and the RDB config cannot be read (CONFIG GET refused): "
+            "make sure Redis persists, or a restart loses accepted callbacks",
+        )
+    if not facts.save.strip():
+        return Finding(
+            "warning",
+            f"{facts.name}: persistence is off (no AOF, no RDB): a Redis restart loses every "
+            "accepted callback; set appendonly yes",
+        )
+    return Finding(
+        "warning",
+        f"{facts.name}: RDB snapshots only (save {facts.save}): a crash loses the callbacks "
+        "accepted since the last snapshot; set appendonly yes",
+    )
+
+
+def server_findings(facts: ServerFacts, settings: Settings) -> list[Finding]:
+    """What one server's facts mean for the relay."""
+    found: list[Finding] = []
+    version = ".".join(map(str, facts.version))
+    if facts.version < MIN_VERSION:
+        found.append(Finding("error", f"{facts.name}: Redis {version} is too old; the relay needs 6.2+"))
+    else:
+        found.append(Finding("ok", f"{facts.name}: Redis {version}"))
+    found.append(_persistence(facts))
+    if facts.policy != "noeviction":
+        found.append(
+            Finding(
+                "warning",
+                f"{facts.name}: maxmemory-policy {facts.policy} evicts keys under memory pressure, "
+                "and with them streams and dedup claims; set noeviction",
+            )
+        )
+    if facts.replicas < settings.redis_min_replicas:
+        found.append(
+            Finding(
+                "error",
+                f"{facts.name}: {facts.replicas} replica(s) connected but RELAY_REDIS_MIN_REPLICAS="
+                f"{settings.redis_min_replicas}: every callback would get 503",
+            )
+        )
+    return found
+
+
+def spread_finding(shards: int, used: int, partitions: int) -> Finding:
+    """Whether the partitions' hash tags reach every shard of a cluster."""
+    if used < shards:
+        return Finding(
+            "warning",
+            f"RELAY_PARTITIONS={partitions} puts streams on {used} of {shards} shards: raise it "
+            "(a few per shard) to use them all",
+        )
+    return Finding("ok", f"{partitions} partitions spread over all {shards} shards")
+
+
+async def _config(redis: RedisClient, **target: Any) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name in ("save", "appendfsync"):
+        with contextlib.suppress(RedisError):  # CONFIG is often renamed or refused on managed Redis
+            reply = await redis.config_get(name, **target)
+            found.update((str(key), str(value)) for key, value in reply.items())
+    return found
+
+
+async def gather(redis: RedisClient, settings: Settings) -> list[Finding]:
+    """Read every server (each primary of a cluster) and judge it."""
+    if not isinstance(redis, RedisCluster):
+        info = await redis.info()
+        facts = facts_from("redis", info, await _config(redis))
+        return server_findings(facts, settings)
+    await redis.initialize()
+    primaries = redis.get_primaries()
+    found: list[Finding] = []
+    for node in primaries:
+        info = await redis.info(target_nodes=node)
+        facts = facts_from(node.name, info, await _config(redis, target_nodes=node))
+        found.extend(server_findings(facts, settings))
+    keys = Keys(settings.key_prefix, settings.partitions)
+    used = {getattr(redis.get_node_from_key(stream), "name", "") for stream in keys.all_events()}
+    found.append(spread_finding(len(primaries), len(used), settings.partitions))
+    return found
+
+
+async def run_check(settings: Settings, call_timeout: float) -> list[Finding]:
+    findings = settings_findings(settings, Settings.unknown_env())
+    if settings.redis_url is None:
+        return findings
+    url = display_url(settings.redis_url)
+    redis = connect(
+        settings.redis_url,
+        cluster=settings.redis_cluster,
+        socket_timeout=call_timeout,
+        socket_connect_timeout=call_timeout,
+    )
+    try:
+        async with asyncio.timeout(call_timeout * 3):
+            findings.extend(await gather(redis, settings))
+    except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        findings.append(Finding("error", f"cannot use Redis at {url}: {reason}"))
+    finally:
+        await redis.aclose()
+    return findings
+
+
+def exit_code(findings: list[Finding], strict: bool) -> int:
+    failing: set[Level] = {"error", "warning"} if strict else {"error"}
+    return 1 if any(f.level in failing for f in findings) else 0
+
+
+def _check_cmd(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    findings: list[Finding] = []
+
+    async def go() -> int:
+        findings.extend(await run_check(settings, args.timeout))
+        return 0
+
+    run_async(go)
+    for finding in findings:
+        print(finding)
+    return exit_code(findings, args.strict)
+
+
+def register(sub: Any) -> None:
+    check = sub.add_parser(
+        "check",
+        help="validate the configuration and the Redis it names",
+        description="Validate the configuration, connect to Redis (every primary of a cluster) and "
+        "warn about what can lose accepted callbacks: persistence off, appendfsync no, a "
+        "maxmemory-policy that evicts, too few replicas. Exit 0: fit; 1: an error (or a warning "
+        "with --strict); 2: invalid configuration.",
+    )
+    check.add_argument("--strict", action="store_true", help="treat warnings as failures")
+    check.add_argument(
+        "--timeout", type=float, default=3.0, help="seconds allowed per Redis call (default 3)"
+    )
+    check.set_defaults(handler=_check_cmd)

@@ -1,0 +1,175 @@
+"""``relay dead-letters list|show|replay|purge``: the deliveries given up on, and poison entries.
+
+A replay puts a letter's delivery back on its partition's deliveries stream as a first attempt
+(the whole retry schedule again) and removes the letter; poison entries cannot be replayed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TextIO
+
+import orjson
+
+from relay.cli.common import CliError, load_settings, run_async
+from relay.keys import Keys
+from relay.runtime import redis_for
+from relay.settings import Settings
+from relay.store.dead_letters import DeadLetter, DeadLetters
+
+PROGRESS_FROM = 20
+"""Replays and purges of at least this many letters draw a progress bar on stderr."""
+
+
+def last_of(letter: DeadLetter) -> str:
+    if letter.last_status is not None:
+        return str(letter.last_status)
+    return letter.last_error or "-"
+
+
+def list_line(letter: DeadLetter) -> str:
+    """``id  webhook  kind  last status  reason``, one letter per line. Pure."""
+    webhook = "-" if letter.webhook_id is None else str(letter.webhook_id)
+    return f"{letter.id}  {webhook:>8}  {letter.kind:<9}  {last_of(letter):>5}  {letter.reason}"
+
+
+def progress_bar(done: int, total: int, width: int = 30) -> str:
+    """``[#######.......]  120/500``. Pure."""
+    filled = width if total <= 0 else int(width * done / total)
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done:>{len(str(total))}}/{total}"
+
+
+class Progress:
+    def __init__(self, total: int, label: str, out: TextIO) -> None:
+        self.total, self.label, self.out = total, label, out
+        self.shown = total >= PROGRESS_FROM
+        self.done = 0
+
+    def step(self) -> None:
+        self.done += 1
+        if self.shown and (self.done == self.total or self.done % max(1, self.total // 100) == 0):
+            self.out.write(f"\r{self.label} {progress_bar(self.done, self.total)}")
+            self.out.flush()
+
+    def finish(self) -> None:
+        if self.shown:
+            self.out.write("\n")
+            self.out.flush()
+
+
+async def _chosen(letters: DeadLetters, args: argparse.Namespace) -> list[DeadLetter]:
+    if args.ids:
+        found = [await letters.get(i) for i in args.ids]
+        missing = [i for i, letter in zip(args.ids, found, strict=True) if letter is None]
+        if missing:
+            raise CliError(f"no such dead letter: {', '.join(missing)}")
+        return [letter for letter in found if letter is not None]
+    if args.webhook is None and not args.all:
+        raise CliError("name dead letters by id, or give --webhook ID or --all")
+    return [letter async for letter in letters.scan(webhook_id=args.webhook)]
+
+
+async def _list(letters: DeadLetters, args: argparse.Namespace) -> int:
+    shown = 0
+    async for letter in letters.scan(webhook_id=args.webhook):
+        if shown >= args.limit:
+            break
+        print(orjson.dumps(letter.summary()).decode() if args.json else list_line(letter))
+        shown += 1
+    if not args.json:
+        print(f"{shown} shown, {await letters.count()} dead letters in all", file=sys.stderr)
+    return 0
+
+
+async def _show(letters: DeadLetters, args: argparse.Namespace) -> int:
+    letter = await letters.get(args.id)
+    if letter is None:
+        raise CliError(f"no such dead letter: {args.id}")
+    record: dict[str, Any] = letter.summary()
+    if letter.event is not None:
+        record["resourceType"] = letter.event.resource
+        record["eventType"] = letter.event.event
+        record["event"] = orjson.loads(letter.event.json)
+    else:
+        record["raw"] = letter.raw
+    print(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+async def _replay(letters: DeadLetters, args: argparse.Namespace) -> int:
+    chosen = await _chosen(letters, args)
+    progress = Progress(len(chosen), "replaying", sys.stderr)
+    replayed = skipped = 0
+    for letter in chosen:
+        if await letters.replay(letter):
+            replayed += 1
+        else:
+            skipped += 1
+        progress.step()
+    progress.finish()
+    note = f" ({skipped} poison entries cannot be replayed, kept)" if skipped else ""
+    print(f"replayed {replayed} dead letters{note}")
+    return 0
+
+
+async def _purge(letters: DeadLetters, args: argparse.Namespace) -> int:
+    chosen = await _chosen(letters, args)
+    progress = Progress(len(chosen), "purging", sys.stderr)
+    purged = 0
+    for start in range(0, len(chosen), 500):
+        batch = chosen[start : start + 500]
+        purged += await letters.delete([letter.id for letter in batch])
+        for _ in batch:
+            progress.step()
+    progress.finish()
+    print(f"purged {purged} dead letters")
+    return 0
+
+
+Action = Callable[[DeadLetters, argparse.Namespace], Awaitable[int]]
+
+
+def _command(action: Action) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        settings: Settings = load_settings()
+
+        async def run() -> int:
+            async with redis_for(settings) as redis:
+                keys = Keys(settings.key_prefix, settings.partitions)
+                return await action(DeadLetters(redis, keys), args)
+
+        return run_async(run)
+
+    return handler
+
+
+def _selection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ids", nargs="*", metavar="ID", help="dead letter ids")
+    parser.add_argument("--webhook", type=int, help="every dead letter of this webhook id")
+    parser.add_argument("--all", action="store_true", help="every dead letter")
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "dead-letters",
+        help="list, show, replay or purge dead letters",
+        description="Deliveries given up on, and poison entries. A replay delivers a letter "
+        "again as a first attempt and removes it; poison entries cannot be replayed.",
+    )
+    commands = parser.add_subparsers(dest="dead_letters_command", required=True, metavar="COMMAND")
+    ls = commands.add_parser("list", help="id, webhook id, kind, last status and reason of each")
+    ls.add_argument("--webhook", type=int, help="only this webhook's")
+    ls.add_argument("-n", "--limit", type=int, default=100, help="at most this many (default 100)")
+    ls.add_argument("--json", action="store_true", help="one JSON object per line")
+    ls.set_defaults(handler=_command(_list))
+    show = commands.add_parser("show", help="one dead letter in full, its event included")
+    show.add_argument("id", help="the dead letter's id")
+    show.set_defaults(handler=_command(_show))
+    replay = commands.add_parser("replay", help="deliver again: by id, by webhook, or all")
+    _selection(replay)
+    replay.set_defaults(handler=_command(_replay))
+    purge = commands.add_parser("purge", help="delete: by id, by webhook, or all")
+    _selection(purge)
+    purge.set_defaults(handler=_command(_purge))

@@ -1,0 +1,124 @@
+"""Batched completion: acknowledgements, scheduled retries and attempt records, one round trip.
+
+Deliveries finish at their own pace; each hands its entry's completion (and its attempt record)
+here without waiting. One flusher sends everything queued in a single pipeline: per partition one
+script that schedules the retries and acks the entries together, plus the attempt logs. While a
+flush is on the wire the next batch gathers, so under load a round trip carries many entries.
+
+A flush that fails is tried again a few times; if Redis stays away the entries simply stay
+pending and are reclaimed later (delivered again: at least once, never lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+
+import structlog
+from redis.exceptions import NoScriptError
+
+from relay.store.attempts import Attempts
+from relay.store.connect import RedisClient
+from relay.store.streams import COMPLETE, Completion, Streams
+
+log = structlog.get_logger("relay.delivery")
+
+MAX_BATCH = 1000
+PER_SCRIPT = 400
+"""Most entries one script call acks (its argument list stays small)."""
+TRIES = 4
+
+
+class Completer:
+    def __init__(self, redis: RedisClient, streams: Streams, attempts: Attempts) -> None:
+        self.redis = redis
+        self.streams = streams
+        self.attempts = attempts
+        self._done: list[Completion] = []
+        self._records: dict[int, list[bytes]] = defaultdict(list)
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+
+    def complete(self, completion: Completion) -> None:
+        self._done.append(completion)
+        self._kick()
+
+    def record(self, webhook_id: int, record: bytes) -> None:
+        self._records[webhook_id].append(record)
+        self._kick()
+
+    def _kick(self) -> None:
+        self._idle.clear()
+        self._wakeup.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._flush_forever(), name="delivery-acks")
+
+    async def drained(self) -> None:
+        """Wait until everything queued so far has been sent."""
+        await self._idle.wait()
+
+    async def stop(self, grace: float) -> None:
+        """Send what is queued (within ``grace`` seconds), then stop."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await self.drained()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._done:
+            log.warning("entries left unacknowledged at stop; they will be reclaimed", count=len(self._done))
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._done or self._records:
+                done, self._done = self._done[:MAX_BATCH], self._done[MAX_BATCH:]
+                records, self._records = self._records, defaultdict(list)
+                await self._flush(done, records)
+            if not self._done and not self._records:
+                self._idle.set()
+
+    async def _flush(self, done: list[Completion], records: dict[int, list[bytes]]) -> None:
+        for attempt in range(TRIES):
+            try:
+                await self._send(done, records)
+                return
+            except Exception as exc:  # retried, then left to the reclaimer
+                if attempt == TRIES - 1:
+                    log.warning(
+                        "cannot acknowledge entries; they will be reclaimed",
+                        entries=len(done),
+                        error=type(exc).__name__,
+                    )
+                    return
+                await asyncio.sleep(0.1 * 3**attempt)
+
+    async def _send(self, done: list[Completion], records: dict[int, list[bytes]]) -> None:
+        by_partition: dict[int, list[Completion]] = defaultdict(list)
+        for completion in done:
+            by_partition[completion.entry.partition].append(completion)
+        calls = [
+            (partition, items[i : i + PER_SCRIPT])
+            for partition, items in by_partition.items()
+            for i in range(0, len(items), PER_SCRIPT)
+        ]
+        pipe = self.redis.pipeline(transaction=False)
+        for partition, chunk in calls:
+            self.streams.queue_complete(pipe, partition, chunk)
+        for webhook_id, items in records.items():
+            self.attempts.queue(pipe, webhook_id, items)
+        results = await pipe.execute(raise_on_error=False)
+        failed = [call for call, r in zip(calls, results, strict=False) if isinstance(r, BaseException)]
+        if any(isinstance(r, NoScriptError) for r in results[: len(calls)]):
+            await COMPLETE.load(self.redis)  # Redis restarted: send the acks again
+            for partition, chunk in failed:
+                await self.streams.complete(partition, chunk)
+        elif failed:
+            raise next(r for r in results if isinstance(r, BaseException))

@@ -1,0 +1,180 @@
+"""A process's delivery workers, wired once: start, stop (drain within the grace), readiness.
+
+``workers`` consumers each run one reader per partition; they share the process's webhook view,
+HTTP session, in-flight bound and per-host gates. Stopping: stop reading; give in-flight
+deliveries ``shutdown_grace`` to finish; cancel the rest (their entries stay pending and are
+reclaimed by another worker); send the last acknowledgements; close the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import secrets
+import socket
+import time
+from collections.abc import Callable, Collection
+
+import structlog
+
+from relay.delivery.acks import Completer
+from relay.delivery.capacity import Capacity
+from relay.delivery.client import Sender
+from relay.delivery.dispatch import Dispatcher
+from relay.delivery.hosts import HostGates
+from relay.delivery.outcomes import Outcomes
+from relay.delivery.single_use import SingleUse
+from relay.delivery.worker import PartitionReader, backoff
+from relay.keys import Keys
+from relay.settings import Settings
+from relay.store.attempts import Attempts
+from relay.store.connect import RedisClient
+from relay.store.dead_letters import DeadLetters
+from relay.store.streams import Streams
+from relay.store.webhooks import WebhookStore
+from relay.webhooks.view import WebhookView
+
+log = structlog.get_logger("relay.delivery")
+
+SWEEP_EVERY = 30.0
+"""Seconds between sweeps that delete expired webhooks."""
+
+
+def consumer_name(n: int) -> str:
+    """Unique per process start: a restarted process never inherits a dead one's entries."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}-{n}"
+
+
+async def cancel_all(tasks: Collection[asyncio.Task[None]]) -> None:
+    """Cancel and wait; cancel again any that went on (a cancel can be lost inside a library)."""
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class DeliveryService:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: RedisClient,
+        keys: Keys,
+        *,
+        workers: int = 1,
+        now: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
+        sweep_every: float = SWEEP_EVERY,
+    ) -> None:
+        self.settings = settings
+        self.now, self.rand = now, rand
+        self.sweep_every = sweep_every
+        self.store = WebhookStore(redis, keys)
+        self.view = WebhookView(self.store)
+        self.streams = Streams(redis, keys)
+        self.sender = Sender(settings.egress_allow, settings.delivery_timeout, settings.max_in_flight)
+        self.completer = Completer(redis, self.streams, Attempts(redis, keys, settings.attempts_kept))
+        self.capacity = Capacity(settings.max_in_flight)
+        single_use = SingleUse(redis, keys, ttl=settings.delivery_timeout * 2 + 30)
+        outcomes = Outcomes(
+            self.store, DeadLetters(redis, keys), self.completer, single_use,
+            settings.retry_schedule, now, rand,
+        )  # fmt: skip
+        self.dispatcher = Dispatcher(
+            self.view, self.store, self.sender, HostGates(settings.max_per_host),
+            single_use, outcomes, self.completer, self.capacity, now, rand,
+            budget=settings.delivery_timeout * 2 + 30,
+        )  # fmt: skip
+        self.ready = asyncio.Event()
+        self.stopping = asyncio.Event()
+        consumers = [consumer_name(n) for n in range(workers)]
+        self.readers = [self._reader(p, c) for c in consumers for p in range(keys.partitions)]
+        self.stall_after = settings.delivery_timeout * 2 + 30
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _reader(self, partition: int, consumer: str) -> PartitionReader:
+        return PartitionReader(
+            partition, consumer, self.streams, self.dispatcher, self.capacity,
+            self.settings.reclaim_idle, self.settings.stream_retention, self.ready,
+            self.stopping, self.now, self.rand,
+        )  # fmt: skip
+
+    async def start(self) -> None:
+        await self.sender.start()
+        await self.completer.start()
+        self._tasks.append(asyncio.create_task(self._load_view(), name="delivery-view"))
+        self._tasks.append(asyncio.create_task(self._sweep_forever(), name="delivery-sweep"))
+        for reader in self.readers:
+            name = f"delivery-{reader.consumer}-p{reader.partition}"
+            self._tasks.append(asyncio.create_task(reader.run(), name=name))
+        if self.settings.reclaim_idle <= self.settings.delivery_timeout:
+            log.warning(
+                "RELAY_RECLAIM_IDLE should exceed RELAY_DELIVERY_TIMEOUT, or entries still being "
+                "delivered may be reclaimed and delivered twice"
+            )
+        log.info("delivery workers started", readers=len(self.readers))
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        await cancel_all(self._tasks)
+        self._tasks.clear()
+        in_flight = set(self.dispatcher.in_flight.values())
+        if in_flight:
+            log.info("finishing deliveries in flight", entries=len(in_flight))
+            _, late = await asyncio.wait(in_flight, timeout=self.settings.shutdown_grace)
+            await cancel_all(late)
+            if late:
+                log.warning("deliveries cut off at shutdown; they will be reclaimed", entries=len(late))
+        await self.completer.stop(grace=5.0)
+        await self.sender.close()
+        await self.view.stop()
+        log.info("delivery workers stopped")
+
+    def problem(self) -> str | None:
+        """Readiness: None when every reader went round lately."""
+        if not self.ready.is_set():
+            return "the webhook table is not loaded yet"
+        now = time.monotonic()
+        stalled = [r for r in self.readers if now - r.beat > self.stall_after]
+        if stalled:
+            oldest = max(now - r.beat for r in stalled)
+            return f"{len(stalled)} delivery loop(s) stalled for {oldest:.0f}s"
+        return None
+
+    async def _load_view(self) -> None:
+        """Load the webhook view (retrying while Redis is away); readers wait for it."""
+        failures = 0
+        while not self.stopping.is_set():
+            try:
+                await self.view.start()
+            except Exception as exc:  # retried with backoff
+                failures += 1
+                if failures == 1:
+                    log.warning("cannot load the webhook table yet; retrying", error=type(exc).__name__)
+                await asyncio.sleep(backoff(failures, self.rand))
+                continue
+            self.ready.set()
+            return
+
+    async def _sweep_forever(self) -> None:
+        """Delete expired webhooks (they receive nothing meanwhile: matching skips them)."""
+        await self.ready.wait()
+        while not self.stopping.is_set():
+            with contextlib.suppress(Exception):
+                await self.sweep()
+            await asyncio.sleep(self.sweep_every)
+
+    async def sweep(self) -> int:
+        """Delete expired webhooks; forget idle hosts' latencies. How many were deleted."""
+        self.dispatcher.hosts.forget_idle()
+        now_ms = int(self.now() * 1000)
+        deleted = 0
+        for webhook in await self.store.all():
+            expired = webhook.expires_at is not None and webhook.expires_at <= now_ms
+            if expired and await self.store.delete(webhook.id):
+                deleted += 1
+                log.info("expired webhook deleted", webhook_id=webhook.id)
+        return deleted

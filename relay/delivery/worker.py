@@ -1,0 +1,133 @@
+"""A partition's reader: one loop that reads both of the partition's streams and dispatches.
+
+Each pass: wait for room, now and then reclaim idle entries and trim, then one round trip that
+moves due retries onto the deliveries stream and reads both streams (XREADGROUP). Redis errors
+back off (doubling, capped, jittered); a lost group (Redis restarted empty) is created again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from relay.delivery.capacity import Capacity
+from relay.delivery.dispatch import Dispatcher
+from relay.store.streams import Streams, is_nogroup
+
+log = structlog.get_logger("relay.delivery")
+
+READ_BATCH = 100
+BLOCK_MS = 500
+MOVE_EVERY = 0.5
+"""Seconds between looks at the scheduled set when no retry is known to be due sooner."""
+TRIM_EVERY = 30.0
+CONSUMER_IDLE_MS = 3_600_000
+"""A consumer (a worker process gone) idle this long with nothing pending is removed."""
+BACKOFF_FIRST, BACKOFF_MAX = 0.1, 2.0
+
+
+def backoff(failures: int, rand: Callable[[], float]) -> float:
+    """Seconds to wait after ``failures`` failures in a row: 0.1, 0.2, 0.4 ... 2, jittered. Pure."""
+    delay: float = min(BACKOFF_MAX, BACKOFF_FIRST * 2.0 ** max(0, failures - 1))
+    return delay * (0.5 + rand() / 2)
+
+
+@dataclass
+class PartitionReader:
+    partition: int
+    consumer: str
+    streams: Streams
+    dispatcher: Dispatcher
+    capacity: Capacity
+    reclaim_idle: float
+    retention: float
+    ready: asyncio.Event
+    """Set once the webhook view is loaded: nothing is read before."""
+    stopping: asyncio.Event
+    """Set to stop: checked each pass, as a cancel landing inside a redis-py call can be lost."""
+    now: Callable[[], float] = time.time
+    rand: Callable[[], float] = field(default=lambda: 0.5)
+    beat: float = field(default_factory=time.monotonic)
+    """When the loop last went round (monotonic): readiness reports a reader stuck."""
+    _next_due: int | None = None
+    _last_move: float = 0.0
+    _last_claim: float = field(default_factory=time.monotonic)
+    _last_trim: float = field(default_factory=time.monotonic)
+
+    async def run(self) -> None:
+        await self.ready.wait()
+        groups_ready, failures = False, 0
+        while not self.stopping.is_set():
+            self.beat = time.monotonic()
+            try:
+                if not groups_ready:
+                    await self.streams.ensure_groups(self.partition)
+                    groups_ready = True
+                if self.capacity.room() == 0:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(1.0):
+                            await self.capacity.wait()
+                    continue
+                await self._maintain()
+                await self._read()
+            except Exception as exc:  # back off and go on; never spin, never die
+                failures += 1
+                if is_nogroup(exc):
+                    groups_ready = False
+                self._report(failures, exc)
+                await asyncio.sleep(backoff(failures, self.rand))
+                continue
+            if failures:
+                log.info("delivery reader recovered", partition=self.partition, failures=failures)
+            failures = 0
+
+    def _report(self, failures: int, exc: Exception) -> None:
+        if failures == 1 or failures % 30 == 0:
+            log.warning(
+                "delivery reader cannot read; backing off",
+                partition=self.partition,
+                failures=failures,
+                error=f"{type(exc).__name__}: {exc}"[:200],
+            )
+
+    async def _read(self) -> None:
+        now_ms = int(self.now() * 1000)
+        mono = time.monotonic()
+        hint = self.dispatcher.due_hints.pop(self.partition, None)
+        if hint is not None:
+            self._next_due = hint if self._next_due is None else min(self._next_due, hint)
+        due = self._next_due is not None and now_ms >= self._next_due
+        move = now_ms if due or mono - self._last_move >= MOVE_EVERY else None
+        block = BLOCK_MS
+        if self._next_due is not None:
+            block = max(1, min(block, self._next_due - now_ms))
+        count = max(1, min(READ_BATCH, self.capacity.room()))
+        entries, next_due = await self.streams.read(self.partition, self.consumer, count, block, move)
+        if move is not None:
+            self._next_due, self._last_move = next_due, mono
+        for entry in entries:
+            self.dispatcher.dispatch(entry)
+
+    async def _maintain(self) -> None:
+        mono = time.monotonic()
+        if mono - self._last_claim >= max(0.2, self.reclaim_idle / 2):
+            self._last_claim = mono
+            count = max(1, min(READ_BATCH, self.capacity.room()))
+            claimed = await self.streams.claim(
+                self.partition, self.consumer, int(self.reclaim_idle * 1000), count
+            )
+            for entry in claimed:
+                self.dispatcher.dispatch(entry)
+            if claimed:
+                log.info("entries reclaimed", partition=self.partition, count=len(claimed))
+        if mono - self._last_trim >= TRIM_EVERY:
+            self._last_trim = mono
+            now_ms, retention_ms = int(self.now() * 1000), int(self.retention * 1000)
+            for stream in self.streams.streams_of(self.partition):
+                await self.streams.trim(stream, now_ms, retention_ms)
+                await self.streams.drop_idle_consumers(stream, CONSUMER_IDLE_MS)

@@ -1,0 +1,123 @@
+"""The HTTP server a relay process runs: aiohttp's runner with the relay's limits.
+
+What each limit refuses, and the test that proves it, is in docs/security.md. In short:
+
+- The request line and each header are at most ``MAX_LINE_SIZE``/``MAX_FIELD_SIZE`` bytes, and
+  a request carries at most ``MAX_HEADERS`` headers: more is a 400 from aiohttp's parser.
+- The request head must arrive within ``keepalive_timeout`` of the connection opening (or of the
+  previous response on it): aiohttp's keep-alive timer closes a connection whose handler still
+  waits for a complete head, so headers trickled byte by byte are cut off like an idle
+  connection. The body is bounded by ``read_timeout`` in the handler that reads it.
+- No request body is ever decompressed (``auto_decompress=False``): the listener refuses any
+  ``Content-Encoding`` with 415 before reading; anywhere else the bytes arrive as sent.
+- A body left unread after the answer (413, 415, 429, ...) is read and thrown away for at most
+  ``LINGER_SECONDS``, then the connection closes.
+- Malformed HTTP is the client's doing: it gets CallFire's error body with a fixed message (not
+  aiohttp's plain text, which quotes the offending bytes: they may hold a signature or a
+  credential); it is counted, and logged at debug level as one line naming the error's class,
+  never at error level, so a client cannot flood the logs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import structlog
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
+
+from relay import metrics
+from relay.errors import error_response
+from relay.settings import Settings
+
+MAX_LINE_SIZE = 8190
+MAX_FIELD_SIZE = 8190
+MAX_HEADERS = 64
+LINGER_SECONDS = 2.0
+
+log = structlog.get_logger("relay.http")
+
+
+class ServerLog:
+    """The ``logger`` aiohttp's request handler logs through: its own errors pass through to
+    ``aiohttp.server``; a client's malformed request becomes one quiet line and a metric."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._logger = logger or logging.getLogger("aiohttp.server")
+
+    def _client_fault(self, kwargs: dict[str, Any]) -> bool:
+        exc = kwargs.get("exc_info")
+        if not isinstance(exc, HttpProcessingError):
+            return False
+        metrics.HTTP_MALFORMED.inc()
+        log.debug("malformed http request refused", error=type(exc).__name__, status=exc.code)
+        return True
+
+    def debug(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        if not self._client_fault(kwargs):
+            self._logger.debug(msg, *args, **kwargs)
+
+    def exception(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        if not self._client_fault(kwargs):
+            self._logger.exception(msg, *args, **kwargs)
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """Every option the relay gives aiohttp's server (``AppRunner`` keyword arguments)."""
+    return {
+        "keepalive_timeout": settings.keepalive_timeout,
+        "max_line_size": MAX_LINE_SIZE,
+        "max_field_size": MAX_FIELD_SIZE,
+        "max_headers": MAX_HEADERS,
+        "auto_decompress": False,
+        "lingering_time": LINGER_SECONDS,
+        "logger": ServerLog(),
+    }
+
+
+class _Handler(RequestHandler):
+    """aiohttp's connection handler; only the answer to a request it could not parse differs."""
+
+    __slots__ = ()
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)  # logs; raises if already answering
+        text = "malformed HTTP request" if 400 <= status < 500 else "internal error"
+        response = error_response(status, text)
+        response.force_close()
+        return response
+
+
+class _Server(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _Handler(self, loop=self._loop, **self._kwargs)
+
+
+class Runner(web.AppRunner):
+    """``web.AppRunner`` whose connections are handled by ``_Handler``."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        # aiohttp has no parameter for the handler class: the application builds a plain Server
+        # (it needs the app's private request factory), so the instance is given our subclass.
+        server.__class__ = _Server
+        return server
+
+
+def make_runner(app: web.Application, settings: Settings) -> web.AppRunner:
+    """The runner ``relay serve``/``run``/``work`` start, and the tests start on loopback."""
+    return Runner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=settings.shutdown_grace,
+        **server_options(settings),
+    )

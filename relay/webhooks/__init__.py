@@ -1,0 +1,1 @@
+"""Webhooks: the subscriptions, their validation (``model``) and each process's cached view (``view``)."""

@@ -1,0 +1,244 @@
+"""The Webhook (callfire.md section 4): what is stored, what a client may write, what it reads. Pure.
+
+- ``Webhook``: the stored webhook, with its secret; what workers use. Frozen.
+- ``WebhookSpec``: every writable field, validated as a whole (resource known, events supported,
+  callback an absolute http(s) URL, ``fields`` a valid selector, ``expiresAt`` not in the past).
+- ``WebhookBody``: a request body as sent (``POST`` and ``PUT``): every field optional, strict
+  JSON types; read-only fields (``id``, ``createdAt``, ``updatedAt``) are accepted and ignored.
+- ``WebhookOut``: what the API returns: never the secret; absent optional fields left out.
+
+Null in a body: on a field that may be empty (``name``, ``secret``, ``expiresAt``, ``fields``)
+it empties it; on any other field it means "not given" (``PUT`` keeps the current value).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import orjson
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
+
+from relay import selector
+from relay.catalog import RESOURCES, canonical_event
+
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1, json_schema_extra={"format": "int64"})]
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema's integers include ``5.0``: accept an integral float as its int."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+JsonInt64 = Annotated[Int64, BeforeValidator(_integral)]
+"""An int64 in a request body: strict (no strings), but ``5.0`` is 5."""
+READ_ONLY = ("id", "createdAt", "updatedAt")
+NULLABLE = ("name", "secret", "expiresAt", "fields")
+
+_DOCS = {
+    "name": "A name of the webhook.",
+    "resource": "The resource watched (GET /v2/webhooks/resources lists them).",
+    "events": "Events on that resource that trigger the callback, matched case-insensitively.",
+    "callback": "Absolute http(s) URL that receives the POST.",
+    "secret": "Key of X-CallFire-Signature on each POST to the callback. Write-only.",
+    "enabled": "An off switch; true by default.",
+    "singleUse": "Fires once, then the webhook is deleted.",
+    "expiresAt": "Unix ms after which the webhook no longer fires.",
+    "fields": "Limits the callback body to the selected fields, e.g. events(eventType,resource(id)).",
+    "nonStrictSsl": "TLS certificate verification is off for this callback.",
+}
+
+
+def _doc(alias: str) -> Any:
+    return Field(alias=alias, description=_DOCS[alias])
+
+
+class _Writable(BaseModel):
+    """The writable fields, shared by the spec and the stored webhook."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
+
+    name: str | None = Field(None, description=_DOCS["name"])
+    resource: str = Field(description=_DOCS["resource"])
+    events: tuple[str, ...] = Field(description=_DOCS["events"], json_schema_extra={"uniqueItems": True})
+    callback: str = Field(description=_DOCS["callback"])
+    secret: SecretStr | None = Field(None, description=_DOCS["secret"])
+    enabled: bool = Field(True, description=_DOCS["enabled"])
+    single_use: bool = Field(False, alias="singleUse", description=_DOCS["singleUse"])
+    expires_at: Int64 | None = Field(None, alias="expiresAt", description=_DOCS["expiresAt"])
+    fields: str | None = Field(None, description=_DOCS["fields"])
+    non_strict_ssl: bool = Field(False, alias="nonStrictSsl", description=_DOCS["nonStrictSsl"])
+
+
+class WebhookSpec(_Writable):
+    """A complete, valid set of writable fields. ``context={"now_ms": ...}`` checks ``expiresAt``."""
+
+    @field_validator("resource")
+    @classmethod
+    def _known_resource(cls, value: str) -> str:
+        if value not in RESOURCES:
+            raise ValueError(f"unknown resource {value!r}; known: {', '.join(RESOURCES)}")
+        return value
+
+    @field_validator("callback")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        check_callback_url(value)
+        return value
+
+    @field_validator("fields")
+    @classmethod
+    def _valid_selector(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        selector.parse(value)  # SelectorError is a ValueError: pydantic reports it on `fields`
+        return value
+
+    @field_validator("expires_at")
+    @classmethod
+    def _not_past(cls, value: int | None, info: ValidationInfo) -> int | None:
+        now_ms = (info.context or {}).get("now_ms")
+        if value is not None and now_ms is not None and value < now_ms:
+            raise ValueError("is in the past")
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _supported_events(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one event is needed")
+        resource = info.data.get("resource")
+        if resource is None:
+            return value  # the resource is unknown: reported on `resource`
+        canonical: list[str] = []
+        for event in value:
+            name = canonical_event(resource, event)
+            if name is None:
+                supported = ", ".join(RESOURCES[resource])
+                raise ValueError(f"{event!r} is not an event of {resource} ({supported})")
+            if name not in canonical:
+                canonical.append(name)
+        return tuple(canonical)
+
+
+def check_callback_url(value: str) -> None:
+    """Raise ValueError unless ``value`` is an absolute http(s) URL with a host."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError:
+        raise ValueError("is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http:// or https:// URL")
+    if any(ch.isspace() for ch in value):
+        raise ValueError("must not contain whitespace")
+
+
+class Webhook(_Writable):
+    """The stored webhook, what workers use. Serialised by alias; the secret included."""
+
+    id: Int64
+    created_at: Int64 = Field(alias="createdAt")
+    updated_at: Int64 = Field(alias="updatedAt")
+
+    def live(self, now_ms: int) -> bool:
+        """Enabled and not expired."""
+        return self.enabled and (self.expires_at is None or now_ms < self.expires_at)
+
+    def spec(self) -> WebhookSpec:
+        """Its writable fields, as they are (not re-validated)."""
+        values = {name: getattr(self, name) for name in WebhookSpec.model_fields}
+        return WebhookSpec.model_construct(**values)
+
+    def to_storage(self) -> bytes:
+        data = self.model_dump(mode="json", by_alias=True)
+        data["secret"] = self.secret.get_secret_value() if self.secret is not None else None
+        return orjson.dumps(data)
+
+    @classmethod
+    def from_storage(cls, raw: bytes | str) -> Webhook:
+        return cls.model_validate_json(raw)
+
+    def out(self) -> dict[str, Any]:
+        """What the API returns: no secret, absent optional fields left out."""
+        data = self.model_dump(mode="json", by_alias=True, exclude={"secret"}, exclude_none=True)
+        return {"id": data.pop("id"), **data}
+
+
+def stored(spec: WebhookSpec, *, webhook_id: int, created_at: int, now_ms: int) -> Webhook:
+    values = {name: getattr(spec, name) for name in WebhookSpec.model_fields}
+    return Webhook(id=webhook_id, created_at=created_at, updated_at=now_ms, **values)
+
+
+class WebhookBody(BaseModel):
+    """A request body as a client sends it: any subset of the fields, JSON types strictly."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
+
+    id: JsonInt64 | None = Field(None, description="Read-only: ignored.")
+    name: str | None = Field(None, description=_DOCS["name"])
+    resource: str | None = Field(None, description=_DOCS["resource"])
+    events: list[str] | None = Field(None, description=_DOCS["events"] + " Repeats are merged.")
+    callback: str | None = Field(None, description=_DOCS["callback"])
+    secret: str | None = Field(None, description=_DOCS["secret"], json_schema_extra={"writeOnly": True})
+    enabled: bool | None = Field(None, description=_DOCS["enabled"])
+    singleUse: bool | None = Field(None, description=_DOCS["singleUse"])
+    expiresAt: JsonInt64 | None = Field(None, description=_DOCS["expiresAt"])
+    fields: str | None = Field(
+        None, description=_DOCS["fields"], json_schema_extra={"pattern": f"^$|{selector.PATTERN}"}
+    )
+    nonStrictSsl: bool | None = Field(None, description=_DOCS["nonStrictSsl"])
+    createdAt: JsonInt64 | None = Field(None, description="Read-only: ignored.")
+    updatedAt: JsonInt64 | None = Field(None, description="Read-only: ignored.")
+
+    def changes(self) -> dict[str, Any]:
+        """The writable fields the body sets, by alias, after the null rule above."""
+        out: dict[str, Any] = {}
+        for name in self.model_fields_set:
+            if name in READ_ONLY:
+                continue
+            value = getattr(self, name)
+            if value is None and name not in NULLABLE:
+                continue
+            out[name] = value
+        return out
+
+
+def merged(current: WebhookSpec | None, body: WebhookBody, now_ms: int) -> WebhookSpec:
+    """The spec after applying ``body`` to ``current`` (None: a create), validated as a whole.
+
+    ``expiresAt`` is checked against ``now_ms`` only when the body sets it.
+    Raises ``pydantic.ValidationError`` naming the offending fields by their JSON names.
+    """
+    values: dict[str, Any] = {}
+    if current is not None:
+        values = current.model_dump(by_alias=True)
+    changes = body.changes()
+    values.update(changes)
+    context = {"now_ms": now_ms} if "expiresAt" in changes else {}
+    return WebhookSpec.model_validate(values, context=context, by_alias=True)
+
+
+class WebhookOut(BaseModel):
+    """A webhook as the API returns it (its schema in /openapi.json)."""
+
+    id: Int64
+    name: str | None = None
+    resource: str
+    events: list[str] = Field(json_schema_extra={"uniqueItems": True})
+    callback: str
+    enabled: bool
+    singleUse: bool
+    expiresAt: Int64 | None = None
+    fields: str | None = None
+    nonStrictSsl: bool
+    createdAt: Int64
+    updatedAt: Int64

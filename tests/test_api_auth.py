@@ -1,0 +1,68 @@
+"""HTTP Basic on /v2: missing, wrong and rotated credentials; none configured; open paths."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from relay.settings import Settings
+from tests.api_client import AUTH, basic
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        basic("admin", "wrong"),
+        basic("other", "secret-pw"),
+        {"Authorization": "Bearer x"},
+        {"Authorization": "Basic !!!"},
+        {"Authorization": "Basic " + "YWRtaW4="},
+    ],
+)
+async def test_bad_credentials_get_401_with_a_challenge(client: Any, headers: dict[str, str]) -> None:
+    """Missing or wrong credentials get 401, CallFire's error body and WWW-Authenticate."""
+    resp = await client.get("/v2/webhooks", headers=headers)
+    assert resp.status == 401
+    assert resp.headers["WWW-Authenticate"].startswith("Basic ")
+    assert (await resp.json())["httpStatusCode"] == 401
+
+
+async def test_auth_covers_unknown_paths_under_v2(client: Any) -> None:
+    """A path under /v2 that does not exist still asks for credentials first."""
+    assert (await client.get("/v2/nothing-here")).status == 401
+    assert (await client.get("/v2/nothing-here", headers=AUTH)).status == 404
+
+
+async def test_rotated_credentials_both_work(
+    make_client: Callable[..., Any], make_settings: Callable[..., Settings]
+) -> None:
+    """With two pairs configured, each is accepted."""
+    client = await make_client(make_settings(api_credentials="old:pw-1,new:pw-2"))
+    for headers in (basic("old", "pw-1"), basic("new", "pw-2")):
+        assert (await client.get("/v2/webhooks", headers=headers)).status == 200
+    assert (await client.get("/v2/webhooks", headers=basic("old", "pw-2"))).status == 401
+
+
+async def test_no_credentials_configured_is_403(
+    make_client: Callable[..., Any], make_settings: Callable[..., Settings]
+) -> None:
+    """Without RELAY_API_CREDENTIALS every API call is 403 naming the setting."""
+    client = await make_client(make_settings(api_credentials=""))
+    resp = await client.get("/v2/webhooks", headers=AUTH)
+    assert resp.status == 403
+    assert "RELAY_API_CREDENTIALS" in (await resp.json())["message"]
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/openapi.json"])
+async def test_open_paths_need_no_credentials(client: Any, path: str) -> None:
+    """Health and the OpenAPI document are not behind HTTP Basic."""
+    assert (await client.get(path)).status == 200
+
+
+async def test_callbacks_are_not_behind_basic_auth(client: Any) -> None:
+    """/callbacks/callfire answers on its own terms (its signature), not with a Basic challenge."""
+    resp = await client.post("/callbacks/callfire", data=b"{}")
+    assert "WWW-Authenticate" not in resp.headers

@@ -1,0 +1,181 @@
+"""Settings: environment, RELAY_CONFIG (TOML, YAML), RELAY_<NAME>_FILE, errors, the README table."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from relay.cli import main
+from relay.cli.config import current_section, format_duration, section
+from relay.settings import Settings
+from tests.logstate import saved_logging
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No RELAY_* variable of the machine leaks into these tests."""
+    for name in list(os.environ):
+        if name.upper().startswith("RELAY_"):
+            monkeypatch.delenv(name)
+
+
+def test_environment_variables_set_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RELAY_<NAME> sets a setting, durations in any unit."""
+    monkeypatch.setenv("RELAY_PARTITIONS", "8")
+    monkeypatch.setenv("RELAY_DEDUP_WINDOW", "250ms")
+    monkeypatch.setenv("RELAY_RETRY_SCHEDULE", "1s, 2m")
+    settings = Settings.load()
+    assert (settings.partitions, settings.dedup_window, settings.retry_schedule) == (8, 0.25, (1.0, 120.0))
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("relay.toml", 'partitions = 6\nredis_timeout = "3s"\nlog_format = "json"\n'),
+        ("relay.yaml", "partitions: 6\nredis_timeout: 3s\nlog_format: json\n"),
+    ],
+)
+def test_config_file_sets_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, text: str
+) -> None:
+    """RELAY_CONFIG names a TOML or YAML file of settings."""
+    path = tmp_path / name
+    path.write_text(text)
+    monkeypatch.setenv("RELAY_CONFIG", str(path))
+    settings = Settings.load()
+    assert (settings.partitions, settings.redis_timeout, settings.log_format) == (6, 3.0, "json")
+
+
+def test_environment_beats_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A RELAY_<NAME> variable overrides the same setting in RELAY_CONFIG."""
+    path = tmp_path / "relay.toml"
+    path.write_text("partitions = 6\n")
+    monkeypatch.setenv("RELAY_CONFIG", str(path))
+    monkeypatch.setenv("RELAY_PARTITIONS", "9")
+    assert Settings.load().partitions == 9
+
+
+def test_secret_from_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """RELAY_<NAME>_FILE reads the value from a file (a Docker or Kubernetes secret), stripped."""
+    path = tmp_path / "secrets"
+    path.write_text("s3cret-one,42:bound-two\n")
+    monkeypatch.setenv("RELAY_CALLFIRE_SECRETS_FILE", str(path))
+    secrets = Settings.load().callfire_secrets
+    assert secrets.shared == (b"s3cret-one",)
+    assert secrets.allowed_for(42) == (b"bound-two",)
+
+
+def test_settings_never_print_a_secret() -> None:
+    """The repr of Settings shows neither CallFire secrets nor API passwords."""
+    settings = Settings(callfire_secrets="cf-s3cret-value", api_credentials="admin:pw-s3cret-value")
+    text = repr(settings) + str(settings)
+    assert "cf-s3cret-value" not in text
+    assert "pw-s3cret-value" not in text
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"RELAY_PARTITIONS": "many"}, "RELAY_PARTITIONS"),
+        ({"RELAY_PARTITIONS": "0"}, "RELAY_PARTITIONS"),
+        ({"RELAY_REDIS_URL": "http://example.com"}, "RELAY_REDIS_URL"),
+        ({"RELAY_LOG_LEVEL": "loud"}, "RELAY_LOG_LEVEL"),
+        ({"RELAY_RETRY_SCHEDULE": "5s, soon"}, "RELAY_RETRY_SCHEDULE"),
+        ({"RELAY_REDIS_MIN_REPLICAS": "-1"}, "RELAY_REDIS_MIN_REPLICAS"),
+        ({"RELAY_REDIS_CLUSTER": "true"}, "RELAY_REDIS_CLUSTER"),
+        ({"RELAY_CALLFIRE_SECRETS_FILE": "/nonexistent/secret"}, "RELAY_CALLFIRE_SECRETS_FILE"),
+        ({"RELAY_CONFIG": "/nonexistent/relay.toml"}, "RELAY_CONFIG"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], env: dict[str, str], named: str
+) -> None:
+    """An invalid value stops the CLI with exit 2 and one stderr line that names the setting."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["check"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("relay: ")
+    assert named in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "named"),
+    [
+        ("bad.yaml", "partitions: [1\nlog_level: info\n", "RELAY_CONFIG"),
+        ("bad.toml", "partitions = \n", "RELAY_CONFIG"),
+        ("list.yaml", "- partitions\n", "RELAY_CONFIG"),
+        ("typo.toml", "partition = 3\n", "RELAY_PARTITION"),
+        ("value.toml", 'partitions = "x"\n', "RELAY_PARTITIONS"),
+    ],
+)
+def test_a_bad_config_file_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    name: str,
+    text: str,
+    named: str,
+) -> None:
+    """A config file that does not parse, or holds a bad or unknown setting, exits 2 in one line."""
+    path = tmp_path / name
+    path.write_text(text)
+    monkeypatch.setenv("RELAY_CONFIG", str(path))
+    assert main(["check"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and named in err
+
+
+def test_unknown_relay_variables_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A RELAY_* variable that names no setting (a typo) is listed; real ones and *_FILE are not."""
+    monkeypatch.setenv("RELAY_PARTITON", "3")
+    monkeypatch.setenv("RELAY_PORT", "8081")
+    monkeypatch.setenv("RELAY_API_CREDENTIALS_FILE", "/run/secrets/api")
+    monkeypatch.setenv("RELAY_CONFIG", "/etc/relay.toml")
+    assert Settings.unknown_env() == ["RELAY_PARTITON"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(86400.0, "1d"), (7200.0, "2h"), (300.0, "5m"), (90.0, "90s"), (2.0, "2s"), (0.25, "250ms")],
+)
+def test_durations_are_shown_in_their_largest_exact_unit(seconds: float, text: str) -> None:
+    """The configuration table writes defaults as an operator would type them."""
+    assert format_duration(seconds) == text
+
+
+def test_relay_config_prints_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    """`relay config` prints one Markdown row per field of Settings, with its description."""
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    for name, field in Settings.model_fields.items():
+        row = next(line for line in out.splitlines() if line.startswith(f"| `{Settings.env_name(name)}` |"))
+        assert " ".join((field.description or "").split())[:40] in row.replace("\\|", "|")
+
+
+def test_readme_configuration_table_matches_the_settings() -> None:
+    """The README's table is exactly `relay config`'s output: run `relay config --write README.md`."""
+    assert current_section(README.read_text()) == section()
+
+
+def test_relay_config_write_replaces_only_the_table(tmp_path: Path) -> None:
+    """`relay config --write FILE` rewrites the marked table and leaves the rest of FILE alone."""
+    path = tmp_path / "README.md"
+    start, end = section().splitlines()[0], section().splitlines()[-1]
+    path.write_text(f"# Title\n\n{start}\nold table\n{end}\n\n## After\n")
+    assert main(["config", "--write", str(path)]) == 0
+    assert path.read_text() == f"# Title\n\n{section()}\n\n## After\n"
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """`relay` commands configure logging for the process; put it back after each test."""
+    with saved_logging():
+        yield

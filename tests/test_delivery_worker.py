@@ -1,0 +1,120 @@
+"""Delivery end to end: what a subscriber receives, and when an entry is acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from relay.delivery import DELIVERY
+from relay.settings import Settings
+from relay.store.connect import RedisClient
+from tests.callbacks import call_event
+from tests.delivery_harness import FAST, HOOK_SECRET, open_harness
+from tests.sink import callfire_valid, standard_verified
+
+Make = Callable[..., Settings]
+
+
+async def test_body_is_callfire_envelope_with_event_exact(make_settings: Make, redis: RedisClient) -> None:
+    """The body carries the relay webhook's id and name and the event's JSON byte for byte."""
+    async with open_harness(make_settings, redis) as h:
+        hook = await h.webhook(name="billing")
+        await h.start()
+        (event,) = await h.publish(call_event(call_id=7420017300281076000))
+        (got,) = await h.sink.wait_for(1)
+        body = got.json()
+        assert body["webhookId"] == hook.id
+        assert body["webhookName"] == "billing"
+        assert body["resourceType"] == "OutboundCall"
+        assert got.body.endswith(b'"events":[' + event.json + b"]}")
+        assert b"7420017300281076000" in got.body
+        assert got.headers["content-type"] == "application/json"
+
+
+async def test_both_signatures_verify_as_a_receiver_checks_them(
+    make_settings: Make, redis: RedisClient
+) -> None:
+    """X-CallFire-Signature and the Standard Webhooks signature both verify on the bytes sent."""
+    async with open_harness(make_settings, redis) as h:
+        await h.webhook()
+        await h.start()
+        await h.publish()
+        (got,) = await h.sink.wait_for(1)
+        assert callfire_valid(got, HOOK_SECRET)
+        assert standard_verified(got, HOOK_SECRET)["webhookId"] is not None
+
+
+async def test_fields_selector_trims_the_body(make_settings: Make, redis: RedisClient) -> None:
+    """A webhook's `fields` keeps only the selected names, and the signature covers the trim."""
+    async with open_harness(make_settings, redis) as h:
+        await h.webhook(fields="webhookId,events(eventType,resource(id,state))")
+        await h.start()
+        await h.publish(call_event(call_id=7420017300281076000))
+        (got,) = await h.sink.wait_for(1)
+        assert set(got.json()) == {"webhookId", "events"}
+        assert got.json()["events"] == [
+            {"eventType": "Finished", "resource": {"id": 7420017300281076000, "state": "FINISHED"}}
+        ]
+        assert callfire_valid(got, HOOK_SECRET)
+        standard_verified(got, HOOK_SECRET)
+
+
+async def test_entry_is_acknowledged_once_delivered(make_settings: Make, redis: RedisClient) -> None:
+    """After a 2xx nothing stays pending and the attempt is in the webhook's log."""
+    async with open_harness(make_settings, redis) as h:
+        hook = await h.webhook()
+        await h.start()
+        await h.publish()
+        await h.sink.wait_for(1)
+        await h.settled()
+        (record,) = await h.attempts(hook.id)
+        assert record["outcome"] == "delivered" and record["status"] == 200
+
+
+async def test_fan_out_reaches_every_matching_webhook_once(make_settings: Make, redis: RedisClient) -> None:
+    """One event goes to each matching webhook exactly once, each with its own webhook-id."""
+    async with open_harness(make_settings, redis) as h:
+        for path in ("/a", "/b", "/c"):
+            await h.webhook(path)
+        await h.start()
+        await h.publish()
+        await h.sink.wait_for(3)
+        await h.settled()
+        assert sorted(r.path for r in h.sink.received) == ["/a", "/b", "/c"]
+        assert len({r.delivery_id for r in h.sink.received}) == 3
+
+
+@pytest.mark.parametrize("count", [200])
+async def test_many_events_all_delivered(make_settings: Make, redis: RedisClient, count: int) -> None:
+    """A burst of events is delivered in full, each once."""
+    async with open_harness(make_settings, redis) as h:
+        await h.webhook()
+        await h.start()
+        for _ in range(count):
+            await h.publish()
+        await h.sink.wait_for(count)
+        await h.settled()
+        assert len({r.delivery_id for r in h.sink.received}) == count
+
+
+async def test_stalled_loop_makes_the_process_unready(
+    make_client: Callable[..., Any], make_settings: Make
+) -> None:
+    """/readyz turns 503 naming the delivery loops when a reader stops going round."""
+    client = await make_client(make_settings(**FAST), listener=False, api=False, workers=1)
+    service = client.app[DELIVERY]
+    await service.ready.wait()
+    assert (await client.get("/readyz")).status == 200
+    service.stall_after = 0.05
+    for task in service._tasks:  # a hung loop: it no longer goes round
+        task.cancel()
+    deadline = time.monotonic() + 3
+    while (resp := await client.get("/readyz")).status == 200:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    assert resp.status == 503
+    assert "stalled" in (await resp.json())["problems"]["delivery"]

@@ -1,0 +1,160 @@
+"""The partition streams as a work queue: groups, reads, retries moved when due, acks, reclaim, trim."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from relay.delivery.message import Delivery
+from relay.events import StreamEvent
+from relay.keys import GROUP, Keys
+from relay.store.connect import RedisClient
+from relay.store.streams import Completion, Entry, Streams, is_nogroup
+
+EXACT = '{"id":7420017300281076000,"text":"caf\u00e9 \U0001f600 \\"q\\" \\\\ \\u2028 a/b","n":1.10}'.encode()
+
+
+def event(json: bytes = b'{"id":1}', index: int = 0) -> StreamEvent:
+    return StreamEvent(
+        resource="OutboundCall",
+        event="Finished",
+        event_key="finished",
+        cf_webhook_id=None,
+        cf_webhook_name="",
+        timestamp=None,
+        received_at=1,
+        callback="ab" * 32,
+        index=index,
+        json=json,
+    )
+
+
+@pytest.fixture
+async def streams(redis: RedisClient, keys: Keys) -> Streams:
+    s = Streams(redis, keys)
+    await s.ensure_groups(0)
+    return s
+
+
+async def read_all(streams: Streams, consumer: str = "c1", now_ms: int | None = None) -> list[Entry]:
+    entries, _ = await streams.read(0, consumer, 100, 1, now_ms)
+    return entries
+
+
+async def test_creating_groups_twice_is_harmless(streams: Streams) -> None:
+    """BUSYGROUP on a second create is ignored."""
+    await streams.ensure_groups(0)
+
+
+async def test_lost_group_is_recreated_and_reads_from_the_start(
+    streams: Streams, redis: RedisClient, keys: Keys
+) -> None:
+    """After the group vanished (NOGROUP), creating it again delivers entries appended meanwhile."""
+    await redis.xgroup_destroy(keys.events(0), GROUP)
+    await redis.xadd(keys.events(0), event().to_fields())  # type: ignore[arg-type]
+    with pytest.raises(Exception) as raised:
+        await read_all(streams)
+    assert is_nogroup(raised.value)
+    await streams.ensure_groups(0)
+    assert len(await read_all(streams)) == 1
+
+
+async def test_one_read_returns_both_streams(streams: Streams, redis: RedisClient, keys: Keys) -> None:
+    """Events and deliveries come back from one XREADGROUP, each marked with its stream."""
+    await redis.xadd(keys.events(0), event().to_fields())  # type: ignore[arg-type]
+    await streams.append_delivery(0, Delivery(7, 2, event()).to_fields())
+    entries = await read_all(streams)
+    assert sorted(e.replay for e in entries) == [False, True]
+
+
+async def test_due_retry_moves_with_its_event_exact(streams: Streams, keys: Keys) -> None:
+    """A due retry comes back as a deliveries entry whose event JSON is byte for byte the same."""
+    delivery = Delivery(7, 2, event(EXACT))
+    await streams.schedule(0, 1000, delivery.member())
+    (entry,) = await read_all(streams, now_ms=1000)
+    assert entry.replay
+    assert Delivery.from_fields(entry.fields) == delivery
+
+
+async def test_retry_not_yet_due_stays_and_reports_when(
+    streams: Streams, redis: RedisClient, keys: Keys
+) -> None:
+    """A retry due later is not moved; the read says when it is due."""
+    await streams.schedule(0, 5000, Delivery(7, 2, event()).member())
+    entries, next_due = await streams.read(0, "c1", 100, 1, 4999)
+    assert entries == [] and next_due == 5000
+    assert await redis.zcard(keys.scheduled(0)) == 1
+
+
+async def test_poison_member_is_moved_aside_not_stuck(
+    streams: Streams, redis: RedisClient, keys: Keys
+) -> None:
+    """A member that is not a delivery is moved as a poison entry; the good one still moves."""
+    await redis.zadd(keys.scheduled(0), {b"not json": 1, Delivery(7, 2, event()).member(): 2})
+    entries = await read_all(streams, now_ms=10)
+    assert sorted(b"poison" in e.fields for e in entries) == [False, True]
+    assert await redis.zcard(keys.scheduled(0)) == 0
+
+
+async def test_complete_schedules_and_acks_together(streams: Streams, redis: RedisClient, keys: Keys) -> None:
+    """Completing an entry puts its retry in the scheduled set and acknowledges it, in one step."""
+    await redis.xadd(keys.events(0), event().to_fields())  # type: ignore[arg-type]
+    (entry,) = await read_all(streams)
+    member = Delivery(7, 2, event()).member()
+    await streams.complete(0, [Completion(entry, ((1234, member),))])
+    assert (await redis.xpending(keys.events(0), GROUP))["pending"] == 0
+    assert await redis.zscore(keys.scheduled(0), member) == 1234
+
+
+async def test_idle_entry_of_a_silent_consumer_is_reclaimed(
+    streams: Streams, redis: RedisClient, keys: Keys
+) -> None:
+    """An entry pending longer than the idle bound moves to the claiming consumer; a fresh one does not."""
+    await redis.xadd(keys.events(0), event().to_fields())  # type: ignore[arg-type]
+    await read_all(streams, "dead")
+    assert await streams.claim(0, "alive", 60_000, 10) == []
+    await asyncio.sleep(0.05)  # the entry must sit idle past the bound
+    (claimed,) = await streams.claim(0, "alive", 20, 10)
+    assert not claimed.replay
+    consumers = {c["name"]: c["pending"] for c in await redis.xinfo_consumers(keys.events(0), GROUP)}
+    assert consumers == {b"dead": 0, b"alive": 1}
+
+
+async def test_trim_keeps_every_unacknowledged_entry(
+    streams: Streams, redis: RedisClient, keys: Keys
+) -> None:
+    """Trimming with no retention drops acknowledged entries only: pending and unread ones stay."""
+    stream = keys.events(0)
+    for _ in range(6):
+        await redis.xadd(stream, event().to_fields())  # type: ignore[arg-type]
+    entries = await read_all(streams)
+    await redis.xack(stream, GROUP, *(e.id for e in entries[:2]), entries[3].id)
+    unread = await redis.xadd(stream, event().to_fields())  # type: ignore[arg-type]
+    removed = await streams.trim(stream, int(time.time() * 1000) + 1000, 0)
+    left = [i for i, _ in await redis.xrange(stream)]
+    assert removed == 2
+    assert left == [entries[2].id, entries[3].id, entries[4].id, entries[5].id, unread]
+
+
+async def test_trim_keeps_the_retention_window(streams: Streams, redis: RedisClient, keys: Keys) -> None:
+    """Acknowledged entries younger than the retention stay (for `events tail`)."""
+    stream = keys.events(0)
+    await redis.xadd(stream, event().to_fields())  # type: ignore[arg-type]
+    (entry,) = await read_all(streams)
+    await redis.xack(stream, GROUP, entry.id)
+    assert await streams.trim(stream, int(time.time() * 1000), 3_600_000) == 0
+    assert await redis.xlen(stream) == 1
+
+
+async def test_idle_consumer_without_pending_is_dropped(
+    streams: Streams, redis: RedisClient, keys: Keys
+) -> None:
+    """A consumer of a gone process, idle and owning nothing, is removed from the group."""
+    await redis.xadd(keys.events(0), event().to_fields())  # type: ignore[arg-type]
+    (entry,) = await read_all(streams, "gone")
+    await redis.xack(keys.events(0), GROUP, entry.id)
+    await asyncio.sleep(0.02)  # idle past the bound
+    assert await streams.drop_idle_consumers(keys.events(0), 10) == 1
+    assert await redis.xinfo_consumers(keys.events(0), GROUP) == []

@@ -1,0 +1,124 @@
+"""The cached webhook view: matching, and changes from another process arriving within a second."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from relay.keys import Keys
+from relay.store.connect import connect
+from relay.store.webhooks import WebhookStore
+from relay.webhooks.model import WebhookSpec, stored
+from relay.webhooks.view import WebhookView, build_index
+from tests.redis_server import PrivateRedis
+
+NOW = 1_700_000_000_000
+
+
+def spec(**values: Any) -> WebhookSpec:
+    base: dict[str, Any] = {
+        "resource": "OutboundCall",
+        "events": ["Finished"],
+        "callback": "http://127.0.0.1:9/h",
+    }
+    return WebhookSpec.model_validate({**base, **values})
+
+
+async def eventually(condition: Callable[[], bool], within: float = 1.0) -> float:
+    """Poll ``condition`` until true; how long it took. Fails past ``within`` seconds."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > within:
+            raise AssertionError(f"not true within {within}s")
+        await asyncio.sleep(0.01)
+    return time.monotonic() - start
+
+
+@pytest.fixture
+async def two_processes(redis_server: PrivateRedis, keys: Keys) -> Any:
+    """Two stores on two separate connections, as two processes would have."""
+    a, b = connect(redis_server.url), connect(redis_server.url)
+    yield WebhookStore(a, keys), WebhookStore(b, keys)
+    await a.aclose()
+    await b.aclose()
+
+
+def test_matching_uses_resource_and_event_key() -> None:
+    """Only webhooks on the resource, watching the event, and live, match."""
+    hooks = [
+        stored(spec(), webhook_id=1, created_at=NOW, now_ms=NOW),
+        stored(spec(resource="InboundCall"), webhook_id=2, created_at=NOW, now_ms=NOW),
+        stored(spec(enabled=False), webhook_id=3, created_at=NOW, now_ms=NOW),
+        stored(spec(expires_at=NOW), webhook_id=4, created_at=NOW, now_ms=NOW),
+        stored(spec(), webhook_id=5, created_at=NOW, now_ms=NOW),
+    ]
+    by_id, index = build_index(hooks)
+    assert [w.id for w in index[("OutboundCall", "finished")]] == [1, 3, 4, 5]
+    assert set(by_id) == {1, 2, 3, 4, 5}
+
+
+async def test_view_matches_after_start(two_processes: Any) -> None:
+    """A started view matches the live webhooks already stored, and gets them by id."""
+    writer, reader = two_processes
+    live = await writer.create(spec(), NOW)
+    await writer.create(spec(enabled=False), NOW)
+    view = WebhookView(reader)
+    await view.start()
+    try:
+        assert view.matching("OutboundCall", "finished", NOW) == [live]
+        assert view.matching("OutboundCall", "started", NOW) == []
+        assert view.get(live.id) == live
+    finally:
+        await view.stop()
+
+
+Write = Callable[[WebhookStore, int], Awaitable[object]]
+WRITES: dict[str, Write] = {
+    "update": lambda s, i: s.update(i, spec(events=["finished"], name="x"), NOW),
+    "disable": lambda s, i: s.set_enabled(i, False, NOW),
+    "delete": lambda s, i: s.delete(i),
+}
+
+
+@pytest.mark.parametrize("change", list(WRITES))
+async def test_change_in_another_process_arrives_within_a_second(two_processes: Any, change: str) -> None:
+    """Update, disable and delete made through another connection reach the view within 1 s."""
+    writer, reader = two_processes
+    created = await writer.create(spec(), NOW)
+    view = WebhookView(reader)
+    await view.start()
+    try:
+        before = view.get(created.id)
+        await WRITES[change](writer, created.id)
+        await eventually(lambda: view.get(created.id) != before, within=1.0)
+    finally:
+        await view.stop()
+
+
+async def test_create_in_another_process_arrives_within_a_second(two_processes: Any) -> None:
+    """A webhook created through another connection starts matching within 1 s."""
+    writer, reader = two_processes
+    view = WebhookView(reader)
+    await view.start()
+    try:
+        created = await writer.create(spec(), NOW)
+        await eventually(lambda: view.matching("OutboundCall", "finished", NOW) == [created], within=1.0)
+    finally:
+        await view.stop()
+
+
+async def test_unchanged_version_does_not_reload(two_processes: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """refresh() reads only the version while nothing changed."""
+    _, reader = two_processes
+    view = WebhookView(reader)
+    await view.refresh()
+
+    async def no_snapshot() -> Any:
+        raise AssertionError("reloaded although the version did not change")
+
+    monkeypatch.setattr(reader, "snapshot", no_snapshot)
+    await view.refresh()
