@@ -9,11 +9,17 @@ from __future__ import annotations
 import logging
 import sys
 
+import orjson
 import structlog
 
 from relay.settings import Settings
 
 _TIMESTAMP = structlog.processors.TimeStamper(fmt="iso", utc=True)
+
+
+def _dumps(obj: object, **_: object) -> str:
+    """orjson is several times faster than the json module: one line per callback adds up."""
+    return orjson.dumps(obj, default=str).decode()
 
 
 class _RelayHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -25,7 +31,9 @@ def configure(settings: Settings) -> None:
     if fmt == "auto":
         fmt = "console" if sys.stderr.isatty() else "json"
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer(serializer=_dumps)
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
     )
     level = getattr(logging, settings.log_level.upper())
     structlog.configure(

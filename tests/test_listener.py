@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from relay.callback import parse_callback
+from relay.events import StreamEvent, events_of
 from relay.keys import Keys
 from relay.settings import Settings
 from relay.signing import CALLFIRE_HEADER, callfire_signature
@@ -239,3 +241,16 @@ async def test_secret_and_signature_never_in_error_bodies(client: Any) -> None:
     text = await (await client.post(URL, data=body, headers=headers)).text()
     for secret_thing in (SECRET, "wrong-secret", headers[CALLFIRE_HEADER], "12135551100"):
         assert secret_thing not in text
+
+
+async def test_entries_hold_exactly_the_stream_schema(client: Any, redis: Any, keys: Keys) -> None:
+    """What the ingest script writes reads back as the StreamEvent the listener built, field for field."""
+    events = [call_event("Finished", call_id=1), call_event("FINISHED", call_id=2)]
+    events[1].pop("timestamp")
+    body = callback_body(*events, webhook_id=9, name="n")
+    assert (await client.post(URL, data=body, headers=signed(body))).status == 200
+    stored = [StreamEvent.from_fields(f) for f in await stream_entries(redis, keys)]
+    expected = events_of(parse_callback(body), stored[0].received_at)
+    assert stored == expected
+    raw = await stream_entries(redis, keys)
+    assert [set(f) for f in raw] == [{k.encode() for k in e.to_fields()} for e in expected]

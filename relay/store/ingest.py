@@ -25,8 +25,6 @@ from relay.store.scripts import INGEST
 
 log = structlog.get_logger("relay.ingest")
 
-_FIELDS = 10  # StreamEvent.to_fields() has ten fields
-
 
 class NotReplicated(RedisError):
     """Fewer replicas than RELAY_REDIS_MIN_REPLICAS acknowledged a write in time."""
@@ -85,11 +83,13 @@ class IngestWriter:
         digest = callback.digest
         partition = self.keys.partition_of(digest)
         keys = [self.keys.dedup(partition, digest.hex()), self.keys.events(partition)]
-        args: list[str | bytes | int] = [self.window_ms, _FIELDS]
-        for event in events:
-            for name, value in event.to_fields().items():
-                args.append(name)
-                args.append(value)
+        first = events[0]
+        cf_id = "" if first.cf_webhook_id is None else first.cf_webhook_id
+        args: list[str | bytes | int] = [
+            self.window_ms, cf_id, first.cf_webhook_name, first.received_at, first.callback,
+        ]  # fmt: skip
+        for e in events:  # the script writes the fields of StreamEvent.to_fields()
+            args += (e.resource, e.event, e.event_key, "" if e.timestamp is None else e.timestamp, e.json)
         return keys, args
 
     async def write(self, callback: Callback, events: list[StreamEvent]) -> bool:

@@ -34,12 +34,16 @@ INGEST = Script(
     """
 -- Claim a callback body and append its events, all or nothing.
 -- KEYS[1] dedup claim, KEYS[2] events stream
--- ARGV[1] dedup window (ms), ARGV[2] fields per entry, ARGV[3..] field/value pairs, entry by entry
+-- ARGV[1] dedup window (ms); what every event shares: ARGV[2] CallFire webhook id, ARGV[3] its
+-- name, ARGV[4] received at (ms), ARGV[5] callback digest; then five values per event:
+-- resource, event, event key, timestamp, JSON. The entry's fields are StreamEvent.to_fields().
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local per = tonumber(ARGV[2]) * 2
 local n = 0
-for i = 3, #ARGV, per do
-  redis.call('XADD', KEYS[2], '*', unpack(ARGV, i, i + per - 1))
+for i = 6, #ARGV, 5 do
+  redis.call('XADD', KEYS[2], '*',
+    'resource', ARGV[i], 'event', ARGV[i + 1], 'event_key', ARGV[i + 2],
+    'cf_webhook_id', ARGV[2], 'cf_webhook_name', ARGV[3], 'timestamp', ARGV[i + 3],
+    'received_at', ARGV[4], 'callback', ARGV[5], 'index', n, 'json', ARGV[i + 4])
   n = n + 1
 end
 -- The claim is written last: if an append fails, nothing is claimed and a retry is not a replay.
