@@ -18,7 +18,16 @@ from relay.keys import Keys
 from relay.settings import Settings
 from relay.store.connect import RedisClient, connect
 from tests.callbacks import SECRET
+from tests.logstate import saved_logging
 from tests.redis_server import PrivateRedis
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Logging is process-wide: whatever a test configures (often through the CLI, onto a capture
+    stream pytest closes afterwards) is put back, so no later test writes to a closed file."""
+    with saved_logging():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ from tests.api_client import AUTH, webhook_body
 from tests.callbacks import SECRET
 from tests.redis_server import PrivateRedis
 
-MAX_EXAMPLES = 20
+MAX_EXAMPLES = 15
 """Per operation and generation mode; the whole test stays well under a minute."""
 MAX_REQUEST_LINE = 8000
 """aiohttp's HTTP parser refuses a request line past 8190 bytes itself (a text/plain 400, before

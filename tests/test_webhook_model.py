@@ -185,3 +185,19 @@ def test_query_terms_are_a_subset_of_a_matching_webhooks_terms() -> None:
     )
     assert set(query.terms()) <= set(index_terms(webhook))
     assert not set(WebhookQuery(event="stopped").terms()) <= set(index_terms(webhook))
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"name": "n" * 1025}, "name"),
+        ({"callback": "http://x.test/" + "p" * 2048}, "callback"),
+        ({"secret": "s" * 1025}, "secret"),
+        ({"events": ["Finished"] * 33}, "events"),
+    ],
+)
+def test_body_lengths_are_bounded(values: dict[str, Any], field: str) -> None:
+    """Strings and lists in a body have bounds, so no index key or stored JSON grows unbounded."""
+    with pytest.raises(ValidationError) as caught:
+        WebhookBody.model_validate(values)
+    assert error_fields(caught.value) == {field}

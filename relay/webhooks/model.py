@@ -184,16 +184,23 @@ class WebhookBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
 
     id: JsonInt64 | None = Field(None, description="Read-only: ignored.")
-    name: str | None = Field(None, description=_DOCS["name"])
-    resource: str | None = Field(None, description=_DOCS["resource"])
-    events: list[str] | None = Field(None, description=_DOCS["events"] + " Repeats are merged.")
-    callback: str | None = Field(None, description=_DOCS["callback"])
-    secret: str | None = Field(None, description=_DOCS["secret"], json_schema_extra={"writeOnly": True})
+    name: str | None = Field(None, max_length=1024, description=_DOCS["name"])
+    resource: str | None = Field(None, max_length=64, description=_DOCS["resource"])
+    events: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        None, max_length=32, description=_DOCS["events"] + " Repeats are merged."
+    )
+    callback: str | None = Field(None, max_length=2048, description=_DOCS["callback"])
+    secret: str | None = Field(
+        None, max_length=1024, description=_DOCS["secret"], json_schema_extra={"writeOnly": True}
+    )
     enabled: bool | None = Field(None, description=_DOCS["enabled"])
     singleUse: bool | None = Field(None, description=_DOCS["singleUse"])
     expiresAt: JsonInt64 | None = Field(None, description=_DOCS["expiresAt"])
     fields: str | None = Field(
-        None, description=_DOCS["fields"], json_schema_extra={"pattern": f"^$|{selector.PATTERN}"}
+        None,
+        max_length=2048,
+        description=_DOCS["fields"],
+        json_schema_extra={"pattern": f"^$|{selector.PATTERN}"},
     )
     nonStrictSsl: bool | None = Field(None, description=_DOCS["nonStrictSsl"])
     createdAt: JsonInt64 | None = Field(None, description="Read-only: ignored.")
