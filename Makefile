@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 SRC := relay tests $(wildcard bench)
 
-.PHONY: run test check lint bench chaos clean
+.PHONY: run test check lint bench chaos fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,12 @@ bench: $(STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos
+
+## Coverage-guided fuzzing of the callback parser and the fields selector (docs/security.md).
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[fuzz]'
+	$(BIN)/python -m tests.fuzz --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) .relay-data .pytest_cache .mypy_cache .ruff_cache

@@ -8,6 +8,8 @@ What each limit refuses, and the test that proves it, is in docs/security.md. In
   previous response on it): aiohttp's keep-alive timer closes a connection whose handler still
   waits for a complete head, so headers trickled byte by byte are cut off like an idle
   connection. The body is bounded by ``read_timeout`` in the handler that reads it.
+- Any other route's body must arrive within ``read_timeout`` too (``body_deadline``, 408);
+  the listener, which refuses some requests before reading at all, keeps its own deadline.
 - No request body is ever decompressed (``auto_decompress=False``): the listener refuses any
   ``Content-Encoding`` with 415 before reading; anywhere else the bytes arrive as sent.
 - A body left unread after the answer (413, 415, 429, ...) is read and thrown away for at most
@@ -20,16 +22,19 @@ What each limit refuses, and the test that proves it, is in docs/security.md. In
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Collection
 from typing import Any
 
 import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestHandler
 
 from relay import metrics
-from relay.errors import error_response
+from relay.errors import ApiError, Handler, error_response
 from relay.settings import Settings
 
 MAX_LINE_SIZE = 8190
@@ -62,6 +67,26 @@ class ServerLog:
     def exception(self, msg: str, *args: Any, **kwargs: Any) -> None:
         if not self._client_fault(kwargs):
             self._logger.exception(msg, *args, **kwargs)
+
+
+def body_deadline(seconds: float, skip: Collection[str] = ()) -> Middleware:
+    """Middleware: a body still arriving is read within ``seconds`` (else 408) before the
+    handler runs, so no handler waits on a trickling client. Paths in ``skip`` read their own."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        waiting = request.body_exists and not request.content.is_eof()
+        if waiting and request.path not in skip and request.match_info.http_exception is None:
+            try:
+                async with asyncio.timeout(seconds):
+                    await request.read()  # kept by aiohttp: the handler's read returns it
+            except TimeoutError:
+                raise ApiError(408, "the request body did not arrive in time") from None
+            except (ConnectionError, web.RequestPayloadError):
+                raise ApiError(400, "the request body was cut short") from None
+        return await handler(request)
+
+    return middleware
 
 
 def server_options(settings: Settings) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis as sync_redis
+import structlog
 
 from relay.cli import main
 from relay.cli.deadletters import progress_bar
@@ -96,9 +97,11 @@ def seeded(
     monkeypatch.setenv("RELAY_KEY_PREFIX", prefix)
     monkeypatch.setenv("RELAY_PARTITIONS", "2")
     monkeypatch.setenv("RELAY_LOG_FORMAT", "json")
+    logging = structlog.get_config()  # the CLI points structlog at this test's captured stderr
     client = sync_redis.Redis.from_url(redis_server.url)
     yield client
     client.close()
+    structlog.configure(**logging)
 
 
 def add(client: sync_redis.Redis, prefix: str, fields: dict[str, object]) -> str:

@@ -117,10 +117,12 @@ def test_redirect_is_described_as_not_followed() -> None:
     assert describe(status(301)) == "HTTP 301 (redirects are not followed)"
 
 
-def test_deferral_is_about_a_second() -> None:
-    """A delivery put off for a busy host comes back in 0.8 to 1.2 s."""
-    assert deferred(NOW, lambda: 0.0) == NOW + 0.8
-    assert deferred(NOW, lambda: 1.0) == pytest.approx(NOW + 1.2)
+def test_deferral_lasts_about_the_wait_it_avoids() -> None:
+    """A delivery put off comes back after about as long as it would have waited: 0.25 s to 60 s."""
+    assert deferred(NOW, lambda: 0.0) == NOW + 0.2
+    assert deferred(NOW, lambda: 1.0) == pytest.approx(NOW + 0.3)
+    assert deferred(NOW, lambda: 0.5, wait=10.0) == NOW + 10.0
+    assert deferred(NOW, lambda: 0.5, wait=3600.0) == NOW + 60.0
 
 
 def test_reader_backoff_doubles_and_is_capped() -> None:

@@ -4,6 +4,7 @@ are closed, and hundreds of them do not stop the listener answering."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import time
 from collections.abc import Callable
@@ -85,6 +86,21 @@ async def test_body_trickled_byte_by_byte_gets_408(slow_settings: Settings, redi
         await hang_up(writer)
     assert response.status == 408
     assert await keys_under(redis, prefix) == []
+
+
+async def test_api_body_trickled_byte_by_byte_gets_408(slow_settings: Settings, redis: Any) -> None:
+    """An authenticated POST /v2/webhooks whose body trickles gets 408 after read_timeout too."""
+    auth = "Basic " + base64.b64encode(b"admin:secret-pw").decode()
+    body = b'{"name": "slow", "resource": "OutboundCall", "events": ["Finished"]}'
+    async with served(slow_settings, redis) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(request_head("/v2/webhooks", {"Authorization": auth}, length=len(body)))
+        sender = asyncio.create_task(trickle(writer, body))
+        async with asyncio.timeout(3):
+            response = await read_response(reader)
+        sender.cancel()
+        await hang_up(writer)
+    assert response.status == 408
 
 
 async def test_idle_keep_alive_connection_is_closed(slow_settings: Settings, redis: Any) -> None:

@@ -154,6 +154,10 @@ def _failed(started: float, error: str) -> AttemptResult:
 
 async def _drain(response: aiohttp.ClientResponse) -> None:
     """Read the body so the connection can be reused, but no more than is sensible."""
+    length = response.content_length
+    if length is not None and length <= MAX_RESPONSE_BYTES:
+        await response.read()
+        return
     read = 0
     async for chunk in response.content.iter_chunked(16384):
         read += len(chunk)

@@ -66,14 +66,14 @@ class Dispatcher:
         if isinstance(plan, list) and not plan:
             self.completer.complete(Completion(entry))  # no webhook wants it
             return
-        weight = len(plan) if isinstance(plan, list) else 1
-        self.capacity.take(weight)
-        task = asyncio.create_task(self._run(entry, plan), name=f"entry-{entry.id.decode()}")
+        held = [len(plan) if isinstance(plan, list) else 1]  # slots: each delivery frees its own
+        self.capacity.take(held[0])
+        task = asyncio.create_task(self._run(entry, plan, held), name=f"entry-{entry.id.decode()}")
         self.in_flight[key] = task
 
         def finished(_: asyncio.Task[None]) -> None:
             self.in_flight.pop(key, None)
-            self.capacity.give(weight)
+            self.capacity.give(held[0])
 
         task.add_done_callback(finished)
 
@@ -87,7 +87,7 @@ class Dispatcher:
         hooks = self.view.matching(event.resource, event.event_key, now_ms)
         return [(Delivery(w.id, 1, event), w) for w in hooks]
 
-    async def _run(self, entry: Entry, plan: Plan | Exception) -> None:
+    async def _run(self, entry: Entry, plan: Plan | Exception, held: list[int]) -> None:
         try:
             async with asyncio.timeout(self.budget):
                 if isinstance(plan, Exception):
@@ -95,10 +95,10 @@ class Dispatcher:
                     self.completer.complete(Completion(entry))
                     return
                 if len(plan) == 1:  # the common case, without gather's overhead
-                    results: list[Retry | BaseException | None] = [await self._deliver(*plan[0])]
+                    results: list[Retry | BaseException | None] = [await self._one(*plan[0], held)]
                 else:
                     results = await asyncio.gather(
-                        *(self._deliver(d, w) for d, w in plan), return_exceptions=True
+                        *(self._one(d, w, held) for d, w in plan), return_exceptions=True
                     )
         except Exception as exc:  # left pending: reclaimed and handled again
             log.error("entry not handled; it will be reclaimed", entry_id=entry.id.decode(), error=repr(exc))
@@ -116,6 +116,14 @@ class Dispatcher:
         if retries:
             due = min(due_ms for due_ms, _ in retries)
             self.due_hints[entry.partition] = min(due, self.due_hints.get(entry.partition, due))
+
+    async def _one(self, delivery: Delivery, webhook: Webhook | None, held: list[int]) -> Retry | None:
+        """One delivery of an entry; its process slot is given back as soon as it ends."""
+        try:
+            return await self._deliver(delivery, webhook)
+        finally:
+            held[0] -= 1
+            self.capacity.give(1)
 
     async def _deliver(self, delivery: Delivery, webhook: Webhook | None) -> Retry | None:
         if webhook is None:

@@ -1,12 +1,13 @@
 """Per callback host: at most ``limit`` deliveries in flight; the others wait in the host's queue,
-unless that wait would be long.
+unless that wait would be long or the host would hold too much of the process.
 
 The wait is estimated from the host's recent attempt durations (a moving average): a delivery
 that would wait more than ``max_wait`` seconds is not made to wait (it would hold a process slot
 that other hosts' deliveries need): ``enter`` answers False and the worker defers it through the
 scheduled set, without counting an attempt, for about as long as it would have waited. A fast
 host keeps a deep queue; a slow or dead one keeps almost none, so it delays only its own
-deliveries. Until a host's first attempt ends its queue holds at most ``limit``.
+deliveries. Before its first attempt ends, when nothing is known of it, a host may hold at most
+``share`` slots (in flight and waiting).
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ class _Host:
 
 
 class HostGates:
-    def __init__(self, limit: int, max_wait: float = 1.0) -> None:
+    def __init__(self, limit: int, share: int, max_wait: float = 1.0) -> None:
         self.limit = limit
+        self.share = max(limit, share)
         self.max_wait = max_wait
         self._hosts: dict[str, _Host] = {}
 
@@ -55,8 +57,8 @@ class HostGates:
         return rounds * (state.latency if state.latency is not None else 0.0)
 
     def _admits(self, state: _Host, host: str) -> bool:
-        if state.latency is None:
-            return len(state.waiting) < self.limit
+        if state.latency is None:  # nothing known yet: at most its share
+            return state.active + len(state.waiting) < self.share
         return self.expected_wait(host) <= self.max_wait
 
     async def enter(self, host: str) -> bool:

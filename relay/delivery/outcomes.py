@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -33,6 +35,12 @@ Retry = tuple[int, bytes]
 """A delivery to schedule: (due, unix ms; its sorted-set member)."""
 
 _DEAD_KIND = {Verdict.GONE: "gone", Verdict.REJECTED: "rejected", Verdict.REFUSED: "refused"}
+
+
+@functools.cache
+def _counter(outcome: str, status_class: str) -> Any:
+    """``relay_deliveries_total`` for one label pair, looked up once (it is on every attempt)."""
+    return metrics.DELIVERIES.labels(outcome, status_class)
 
 
 @dataclass
@@ -141,7 +149,7 @@ class Outcomes:
         await self.dead(delivery, "disabled", "the webhook is disabled")
 
     def _record(self, delivery: Delivery, result: AttemptResult, outcome: str) -> None:
-        metrics.DELIVERIES.labels(outcome, status_class(result)).inc()
+        _counter(outcome, status_class(result)).inc()
         record = attempt_record(
             at=self._ms(),
             delivery_id=delivery.id,

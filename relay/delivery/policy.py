@@ -18,7 +18,7 @@ from email.utils import parsedate_to_datetime
 JITTER = 0.2
 """Each scheduled delay is moved by up to this fraction either way, so retries do not march in step."""
 
-DEFER_SECONDS = 1.0
+DEFER_SECONDS = 0.25
 """A delivery put off without an attempt (its callback host is busy) comes back after at least
 about this long, or about as long as it would have waited, up to ``DEFER_MAX``."""
 DEFER_MAX = 60.0

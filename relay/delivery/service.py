@@ -83,8 +83,9 @@ class DeliveryService:
             self.store, DeadLetters(redis, keys), self.completer, single_use,
             settings.retry_schedule, now, rand,
         )  # fmt: skip
+        hosts = HostGates(settings.max_per_host, share=2 * settings.max_per_host)
         self.dispatcher = Dispatcher(
-            self.view, self.store, self.sender, HostGates(settings.max_per_host),
+            self.view, self.store, self.sender, hosts,
             single_use, outcomes, self.completer, self.capacity, now, rand,
             budget=settings.delivery_timeout * 2 + 30,
         )  # fmt: skip
