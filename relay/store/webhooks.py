@@ -45,6 +45,12 @@ else
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 end
 for i = 3 + leave, #KEYS do redis.call('ZADD', KEYS[i], ARGV[1], ARGV[1]) end
+-- A fresh counter starts at the server's clock (microseconds), not at 0: after Redis restarts
+-- empty, no version a process still holds can come round again and hide the new table.
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local now = redis.call('TIME')
+  redis.call('SET', KEYS[2], now[1] .. string.format('%06d', now[2]))
+end
 redis.call('INCR', KEYS[2])
 return 1
 """
