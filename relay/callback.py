@@ -42,6 +42,27 @@ class Callback:
     events: tuple[ParsedEvent, ...]
 
 
+MAX_DEPTH = 64
+"""Deepest nesting of arrays and objects a callback may have. CallFire's are a few levels deep;
+the bound keeps every later step (the ``fields`` trim, re-encoding) far from Python's recursion limit."""
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _check_depth(body: bytes) -> None:
+    """CallbackError when arrays and objects nest deeper than MAX_DEPTH. A body with fewer
+    brackets than that cannot, which keeps the common case to two byte counts."""
+    if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
+        return
+    depth = 0
+    bare = _STRINGS.sub("", body.decode("utf-8", "replace"))
+    for match in _BRACKETS.finditer(bare):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > MAX_DEPTH:
+            raise CallbackError("the body is nested too deeply")
+
+
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -131,6 +152,7 @@ def _event(index: int, value: Any, text: str, top_timestamp: int | None) -> Pars
 
 def parse_callback(body: bytes, max_events: int = 1000) -> Callback:
     """The events of a callback body, or ``CallbackError`` saying what is wrong with it."""
+    _check_depth(body)
     try:
         text = body.decode("utf-8")
         top, events = _walk_object(text, max_events)

@@ -10,6 +10,7 @@ Precedence, highest first: keyword arguments, ``RELAY_<NAME>`` variables, ``RELA
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -40,6 +41,7 @@ def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
 
 
+_LONGEST = 10 * 365 * 86400.0
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 
@@ -55,6 +57,8 @@ def parse_duration(value: Any) -> float:
         if not match:
             raise ValueError(f"{value!r} is not a duration such as 5s, 250ms, 2h")
         seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if not math.isfinite(seconds) or seconds > _LONGEST:
+        raise ValueError(f"{value!r} is longer than ten years")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     return seconds

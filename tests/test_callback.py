@@ -90,3 +90,18 @@ def test_too_many_events_is_a_413() -> None:
     with pytest.raises(CallbackError) as info:
         parse_callback(body, max_events=5)
     assert info.value.status == 413
+
+
+def test_nesting_is_bounded_even_inside_strings_it_is_not() -> None:
+    """Brackets inside strings do not count; real nesting past MAX_DEPTH is refused."""
+    from relay.callback import MAX_DEPTH
+
+    inside_string = b'{"events":[{"resourceType":"A","eventType":"B","note":"' + b"[" * 500 + b'"}]}'
+    assert parse_callback(inside_string).events[0].resource_type == "A"
+
+    def body(arrays: int) -> bytes:  # the envelope, the events array and the event add three levels
+        return b'{"events":[{"resourceType":"A","eventType":"B","r":' + b"[" * arrays + b"]" * arrays + b"}]}"
+
+    assert parse_callback(body(MAX_DEPTH - 3)).events[0].event_type == "B"
+    with pytest.raises(CallbackError, match="nested too deeply"):
+        parse_callback(body(MAX_DEPTH - 2))
