@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from relay.cli import main
 from relay.cli.config import current_section, format_duration, section
@@ -179,3 +180,10 @@ def restore_logging() -> Iterator[None]:
     """`relay` commands configure logging for the process; put it back after each test."""
     with saved_logging():
         yield
+
+
+@pytest.mark.parametrize("value", ["9" * 400, "inf", "11000d"])
+def test_endless_durations_are_refused(value: str) -> None:
+    """A duration that overflows or exceeds ten years is an error, not a silently disabled timeout."""
+    with pytest.raises(ValidationError, match="longer than ten years|not a duration"):
+        Settings(delivery_timeout=value)
