@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
+import orjson
+
 
 class CallbackError(ValueError):
     """The body is signed but is not a CallFire callback. ``status`` is the HTTP answer."""
@@ -138,6 +140,52 @@ def _walk_object(text: str, limit: int) -> tuple[dict[str, Any], list[tuple[Any,
     return top, events
 
 
+def _depth(prefix: str) -> int:
+    """How many arrays and objects are open at the end of ``prefix`` (valid JSON up to there)."""
+    # Without escapes every other piece between quotes is inside a string; with them, the regex.
+    outside = [_STRINGS.sub("", prefix)] if "\\" in prefix else prefix.split('"')[::2]
+    return sum(p.count("{") + p.count("[") - p.count("}") - p.count("]") for p in outside)
+
+
+_EVENTS_KEY = re.compile(r'"events"[ \t\n\r]*:[ \t\n\r]*\[')
+_SPACE = " \t\n\r"
+
+
+def _fast_walk(body: bytes, limit: int) -> tuple[dict[str, Any], list[tuple[Any, str]]] | None:
+    """The common case, mostly in C: orjson validates and decodes the body, then the top-level
+    ``events`` array's exact text is found and proven by decoding it alone to the same value.
+    None sends the body to the full walk (which also words the errors)."""
+    try:
+        top = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None  # not JSON, or an integer past 64 bits: the full walk decides
+    values = top.get("events") if isinstance(top, dict) else None
+    if not isinstance(values, list) or not values:
+        return None
+    if len(values) > limit:
+        raise CallbackError(f"a callback may carry at most {limit} events", status=413)
+    text = body.decode("utf-8")
+    for match in _EVENTS_KEY.finditer(text):
+        if _depth(text[: match.start()]) != 1:
+            continue  # an "events" key inside a nested object
+        start = match.end() - 1
+        closing = text.rstrip(_SPACE)[:-1].rstrip(_SPACE)  # events is usually the last key
+        array = text[start : len(closing)] if closing.endswith("]") else ""
+        try:
+            proven = orjson.loads(array) == values
+        except orjson.JSONDecodeError:
+            proven = False
+        if not proven:
+            array = text[start : _DECODER.raw_decode(text, start)[1]]
+            if orjson.loads(array) != values:
+                return None  # a repeated "events" key: the full walk decides
+        if len(values) == 1:
+            return top, [(values[0], array[1:-1].strip(_SPACE))]
+        items, _ = _walk_array(array, 0, limit)
+        return top, items
+    return None
+
+
 def _event(index: int, value: Any, text: str, top_timestamp: int | None) -> ParsedEvent:
     if not isinstance(value, dict):
         raise CallbackError(f"events[{index}] is not an object")
@@ -154,8 +202,8 @@ def parse_callback(body: bytes, max_events: int = 1000) -> Callback:
     """The events of a callback body, or ``CallbackError`` saying what is wrong with it."""
     _check_depth(body)
     try:
-        text = body.decode("utf-8")
-        top, events = _walk_object(text, max_events)
+        fast = _fast_walk(body, max_events)
+        top, events = fast if fast is not None else _walk_object(body.decode("utf-8"), max_events)
     except UnicodeDecodeError:
         raise CallbackError("the body is not UTF-8") from None
     except RecursionError:

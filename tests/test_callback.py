@@ -105,3 +105,24 @@ def test_nesting_is_bounded_even_inside_strings_it_is_not() -> None:
     assert parse_callback(body(MAX_DEPTH - 3)).events[0].event_type == "B"
     with pytest.raises(CallbackError, match="nested too deeply"):
         parse_callback(body(MAX_DEPTH - 2))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"events":[{"resourceType":"A","eventType":"B"}],"webhookId":1}',  # events not last
+        b'{"a":{"events":[1]},"events":[{"resourceType":"A","eventType":"B"}]}',  # nested key first
+        b'{"a":"\\"events\\":[","events":[{"resourceType":"A","eventType":"B"}]}',  # key in a string
+        b'{"events":[{"resourceType":"A","eventType":"B"}],"events":[{"resourceType":"C","eventType":"D"}]}',
+        b'{"events" : [ {"resourceType":"A","eventType":"B"} , {"resourceType":"C","eventType":"D"} ] }',
+        b'{"events":[{"resourceType":"A","eventType":"B","resource":{"id":123456789012345678901234567890}}]}',
+    ],
+)
+def test_fast_and_full_walks_agree(body: bytes) -> None:
+    """Tricky layouts give the same events, byte for byte, whichever walk reads them."""
+    from relay.callback import _fast_walk, _walk_object
+
+    full = _walk_object(body.decode(), 1000)[1]
+    fast = _fast_walk(body, 1000)
+    assert fast is None or [raw for _, raw in fast[1]] == [raw for _, raw in full]
+    assert [e.text.decode() for e in parse_callback(body).events] == [raw for _, raw in full]
