@@ -28,7 +28,7 @@ async def redis_for(settings: Settings) -> AsyncIterator[RedisClient]:
         embedded = EmbeddedRedis(settings.data_dir)
         url = await asyncio.to_thread(embedded.running_url)
         if url is not None:
-            log.info("using the embedded redis another relay process started", url=url)
+            log.debug("using the embedded redis another relay process started", url=url)
             embedded = None
     if url is None:
         embedded = EmbeddedRedis(settings.data_dir)

@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     )
     redis_cluster: bool = Field(False, description="Talk to RELAY_REDIS_URL as a Redis Cluster.")
     data_dir: Path = Field(
-        Path(".relay-data"), description="Where the embedded Redis keeps its AOF and socket."
+        Path(".relay-data"), description="Where the embedded Redis keeps its append-only file, log and port."
     )
     key_prefix: str = Field("relay", pattern=r"^[A-Za-z0-9_.-]+$", description="Prefix of every Redis key.")
     partitions: int = Field(

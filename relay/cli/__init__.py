@@ -8,11 +8,11 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from relay.cli import check, config, deadletters, events, processes, webhooks
+from relay.cli import check, config, deadletters, events, processes, receive, webhooks
 from relay.cli.common import CliError
 from relay.settings import ConfigError, Settings
 
-MODULES = (processes, events, check, config, deadletters, webhooks)
+MODULES = (processes, events, check, config, deadletters, webhooks, receive)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
 from relay.cli.common import load_settings, run_async
+from relay.embedded import EmbeddedRedis
 from relay.keys import Keys
 from relay.settings import Settings
 from relay.store.connect import RedisClient, connect, display_url
@@ -79,7 +80,11 @@ def settings_findings(settings: Settings, unknown_env: list[str]) -> list[Findin
         hint = f" (did you mean {close[0]}?)" if close else ""
         found.append(Finding("warning", f"{name} is not a setting and is ignored{hint}"))
     if not settings.callfire_secrets and not settings.allow_unsigned:
-        found.append(_warn("no RELAY_CALLFIRE_SECRETS: `relay serve` and `relay run` refuse to start"))
+        found.append(
+            _warn(
+                "no RELAY_CALLFIRE_SECRETS: `relay serve` and `relay run` refuse to start (but with --demo)"
+            )
+        )
     if settings.allow_unsigned:
         found.append(_warn("RELAY_ALLOW_UNSIGNED=true: anyone can post callbacks (testing only)"))
     if not settings.api_credentials:
@@ -96,8 +101,8 @@ def settings_findings(settings: Settings, unknown_env: list[str]) -> list[Findin
         found.append(
             Finding(
                 "warning",
-                f"no RELAY_REDIS_URL: `relay run` starts an embedded Redis under {settings.data_dir} "
-                "(one machine only; set RELAY_REDIS_URL in production)",
+                f"no RELAY_REDIS_URL: the relay uses an embedded Redis under {settings.data_dir} "
+                "(checked below while it runs; one machine only; set RELAY_REDIS_URL in production)",
             )
         )
     return found
@@ -200,11 +205,12 @@ async def gather(redis: RedisClient, settings: Settings) -> list[Finding]:
 
 async def run_check(settings: Settings, call_timeout: float) -> list[Finding]:
     findings = settings_findings(settings, Settings.unknown_env())
-    if settings.redis_url is None:
-        return findings
-    url = display_url(settings.redis_url)
+    target = settings.redis_url or await asyncio.to_thread(EmbeddedRedis(settings.data_dir).running_url)
+    if target is None:
+        return findings  # no Redis named, none embedded running: nothing to connect to
+    url = display_url(target)
     redis = connect(
-        settings.redis_url,
+        target,
         cluster=settings.redis_cluster,
         socket_timeout=call_timeout,
         socket_connect_timeout=call_timeout,
