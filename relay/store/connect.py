@@ -3,15 +3,40 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import Connection
 from redis.asyncio.sentinel import Sentinel
 
 RedisClient = Redis | RedisCluster
 """Both speak the same commands; callers keep keys that a command shares in one hash tag."""
+
+_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - hiredis is a dependency; stay correct without it
+    _hiredis_pack = None
+
+
+class HiredisPackingConnection(Connection):
+    """redis-py's TCP connection, packing commands with hiredis (C) into the same bytes as its
+    Python packer, several times faster: every callback's and every delivery's commands go
+    through here."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        if _hiredis_pack is None:
+            return super().pack_command(*args)
+        first = args[0]
+        if (isinstance(first, str) and " " in first) or (isinstance(first, bytes) and b" " in first):
+            args = (*first.split(), *args[1:])  # 'CONFIG GET' goes out as two words, as redis-py does
+        try:
+            return [_hiredis_pack(args)]
+        except TypeError:  # a value hiredis does not pack: redis-py says what is wrong with it
+            return super().pack_command(*args)
 
 
 def connect(url: str, *, cluster: bool = False, **options: Any) -> RedisClient:
@@ -21,6 +46,8 @@ def connect(url: str, *, cluster: bool = False, **options: Any) -> RedisClient:
         return RedisCluster.from_url(url, **options)
     if url.startswith("redis+sentinel://"):
         return _sentinel_master(url, **options)
+    if url.startswith("redis://"):
+        options.setdefault("connection_class", HiredisPackingConnection)
     return Redis.from_url(url, **options)
 
 
