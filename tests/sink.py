@@ -55,6 +55,9 @@ class Sink:
         self._defaults: dict[str, Reply] = {}
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.active = 0
+        self.most_active = 0
+        """The most requests it was answering at once."""
 
     async def start(self) -> Sink:
         app = web.Application()
@@ -95,6 +98,14 @@ class Sink:
         return self.at(path)[:count]
 
     async def _handle(self, request: web.Request) -> web.Response:
+        self.active += 1
+        self.most_active = max(self.most_active, self.active)
+        try:
+            return await self._answer(request)
+        finally:
+            self.active -= 1
+
+    async def _answer(self, request: web.Request) -> web.Response:
         body = await request.read()
         headers = {k.lower(): v for k, v in request.headers.items()}
         self.received.append(Received(request.path, headers, body, time.monotonic()))

@@ -277,12 +277,6 @@ async def test_a_sentinel_url_reaches_the_master(prefix: str, serve: Any) -> Non
         await asyncio.to_thread(sentinel.close)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="relay/store/streams.py queues pipe.evalsha(...), which redis-py's cluster pipeline "
-    "refuses (RedisClusterException); pipe.execute_command('EVALSHA', ...) works, as ingest does. "
-    "Remove this mark with that fix.",
-)
 async def test_callbacks_in_deliveries_out_on_the_cluster(
     cluster_settings: Callable[..., Settings], serve: Any
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import time
 from typing import Any
 
@@ -13,8 +14,9 @@ from standardwebhooks.webhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from relay.callback import parse_callback
-from relay.delivery.message import Delivery, OutboundRequest, build_request
-from relay.events import StreamEvent, events_of
+from relay.delivery.message import Delivery, OutboundRequest, Prepared, build_request
+from relay.events import StreamEvent, events_of, outbound_body
+from relay.signing import outbound_headers
 from relay.webhooks.model import Webhook
 from tests.callbacks import call_event, callback_body
 from tests.sink import Received, callfire_valid, standard_verified
@@ -66,9 +68,10 @@ def test_incomplete_fields_are_poison(missing: bytes) -> None:
 
 def test_member_is_a_flat_list_of_the_fields() -> None:
     """The sorted-set member is ["webhook", "42", "attempt", "2", ...]: the script XADDs it as is."""
-    flat = orjson.loads(Delivery(42, 2, an_event()).member())
+    event = an_event()
+    flat = orjson.loads(Delivery(42, 2, event).member())
     assert flat[:4] == ["webhook", "42", "attempt", "2"]
-    assert dict(zip(flat[::2], flat[1::2], strict=True))["json"].encode() == an_event().json
+    assert dict(zip(flat[::2], flat[1::2], strict=True))["json"].encode() == event.json
 
 
 def test_body_is_the_callfire_envelope_with_the_event_exact() -> None:
@@ -126,3 +129,27 @@ def test_non_strict_ssl_turns_verification_off_for_that_webhook() -> None:
     """nonStrictSsl: true -> no certificate verification; the default verifies."""
     assert not build_request(Delivery(42, 1, an_event()), a_webhook(nonStrictSsl=True), NOW).verify_ssl
     assert build_request(Delivery(42, 1, an_event()), a_webhook(), NOW).verify_ssl
+
+
+@pytest.mark.parametrize("name", [None, "billing", 'quo"te \\ back', "café 😀 \u2028"])
+@pytest.mark.parametrize("timestamp", [None, 1_700_000_000_123])
+def test_prepared_body_is_the_envelope_byte_for_byte(name: str | None, timestamp: int | None) -> None:
+    """The envelope a prepared webhook makes is `relay.events.outbound_body`'s, exactly."""
+    event = dataclasses.replace(an_event(), timestamp=timestamp)
+    webhook = a_webhook(name=name)
+    assert Prepared(webhook).body(event) == outbound_body(event, 42, name or "")
+
+
+def test_prepared_signatures_are_the_signing_modules() -> None:
+    """Signing with keys made once gives the headers `relay.signing.outbound_headers` gives."""
+    delivery = Delivery(42, 1, an_event())
+    request = Prepared(a_webhook(secret=SecretStr("whsec_MDEyMzQ1Njc4OWFiY2RlZg=="))).request(delivery, NOW)
+    expected = outbound_headers("whsec_MDEyMzQ1Njc4OWFiY2RlZg==", delivery.id, int(NOW), request.body)
+    assert {k: request.headers[k] for k in expected} == expected
+
+
+def test_a_line_break_in_the_delivery_id_makes_the_delivery_poison() -> None:
+    """An entry whose callback id would break the webhook-id header line cannot become a request."""
+    event = dataclasses.replace(an_event(), callback="ab\r\nX-Evil: 1")
+    with pytest.raises(ValueError, match="line break"):
+        build_request(Delivery(42, 1, event), a_webhook(), NOW)

@@ -137,11 +137,6 @@ def test_log_level_filters_structlog_lines(capture: Callable[[Settings], io.Stri
     assert events == ["a warning line"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="relay/delivery/outcomes.py logs failed attempts only: a successful attempt writes no "
-    "line (issue 5: one line per delivery attempt). Remove this mark once it does.",
-)
 async def test_every_delivery_attempt_is_one_line_correlated_with_its_callback(
     capture: Callable[[Settings], io.StringIO], make_settings: Callable[..., Settings], redis: RedisClient
 ) -> None:

@@ -4,50 +4,76 @@ Deliveries finish at their own pace; each hands its entry's completion (and its 
 here without waiting. One flusher sends everything queued in a single pipeline: per partition one
 script that schedules the retries and acks the entries together, plus the attempt logs. While a
 flush is on the wire the next batch gathers, so under load a round trip carries many entries.
+Of each webhook's records only the newest ``kept`` are held (older ones would be trimmed anyway).
 
-A flush that fails is tried again a few times; if Redis stays away the entries simply stay
-pending and are reclaimed later (delivered again: at least once, never lost).
+The queue is bounded: past ``bound`` completions waiting, ``room`` is cleared and the readers
+stop reading until a flush brings it down, so a slow or stalled Redis cannot make it grow
+without bound. A flush that fails is tried again a few times; if Redis stays away the entries
+simply stay pending and are reclaimed later (delivered again: at least once, never lost).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
+from collections import defaultdict, deque
 
 import structlog
 from redis.exceptions import NoScriptError
 
-from relay.store.attempts import Attempts
+from relay.delivery.tally import Tally
+from relay.store.attempts import AttemptRecord, Attempts
 from relay.store.connect import RedisClient
 from relay.store.streams import COMPLETE, Completion, Streams
 
 log = structlog.get_logger("relay.delivery")
 
 MAX_BATCH = 1000
+LINGER = 0.005
+"""Seconds a flush waits for more to gather when fewer than ``FULL`` are queued: a round trip
+costs the process far more CPU than the entries it carries, so under load batches are made big."""
+FULL = 200
 PER_SCRIPT = 400
 """Most entries one script call acks (its argument list stays small)."""
 TRIES = 4
 
 
 class Completer:
-    def __init__(self, redis: RedisClient, streams: Streams, attempts: Attempts) -> None:
+    def __init__(
+        self, redis: RedisClient, streams: Streams, attempts: Attempts, bound: int = MAX_BATCH
+    ) -> None:
         self.redis = redis
         self.streams = streams
         self.attempts = attempts
+        self.bound = max(1, bound)
+        self.tally = Tally()
+        self.room = asyncio.Event()
+        """Set while fewer than ``bound`` completions wait: readers read only then."""
+        self.room.set()
         self._done: list[Completion] = []
-        self._records: dict[int, list[bytes]] = defaultdict(list)
+        self._records: dict[int, deque[AttemptRecord]] = {}
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def queued(self) -> int:
+        return len(self._done)
+
     def complete(self, completion: Completion) -> None:
         self._done.append(completion)
+        if len(self._done) >= self.bound:
+            self.room.clear()
         self._kick()
 
-    def record(self, webhook_id: int, record: bytes) -> None:
-        self._records[webhook_id].append(record)
+    def record(self, webhook_id: int, record: AttemptRecord) -> None:
+        kept = self._records.get(webhook_id)
+        if kept is None:
+            if self.attempts.kept <= 0:
+                return
+            kept = self._records[webhook_id] = deque(maxlen=self.attempts.kept)
+        kept.append(record)
         self._kick()
 
     def _kick(self) -> None:
@@ -71,21 +97,28 @@ class Completer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self.tally.flush()
         if self._done:
             log.warning("entries left unacknowledged at stop; they will be reclaimed", count=len(self._done))
 
     async def _flush_forever(self) -> None:
         while True:
             await self._wakeup.wait()
+            if len(self._done) < FULL:
+                await asyncio.sleep(LINGER)
             self._wakeup.clear()
             while self._done or self._records:
                 done, self._done = self._done[:MAX_BATCH], self._done[MAX_BATCH:]
-                records, self._records = self._records, defaultdict(list)
+                records, self._records = self._records, {}
                 await self._flush(done, records)
+                if len(self._done) < self.bound:
+                    self.room.set()
+                self.tally.flush()
+            self.tally.flush()
             if not self._done and not self._records:
                 self._idle.set()
 
-    async def _flush(self, done: list[Completion], records: dict[int, list[bytes]]) -> None:
+    async def _flush(self, done: list[Completion], records: dict[int, deque[AttemptRecord]]) -> None:
         for attempt in range(TRIES):
             try:
                 await self._send(done, records)
@@ -100,7 +133,7 @@ class Completer:
                     return
                 await asyncio.sleep(0.1 * 3**attempt)
 
-    async def _send(self, done: list[Completion], records: dict[int, list[bytes]]) -> None:
+    async def _send(self, done: list[Completion], records: dict[int, deque[AttemptRecord]]) -> None:
         by_partition: dict[int, list[Completion]] = defaultdict(list)
         for completion in done:
             by_partition[completion.entry.partition].append(completion)
@@ -113,7 +146,7 @@ class Completer:
         for partition, chunk in calls:
             self.streams.queue_complete(pipe, partition, chunk)
         for webhook_id, items in records.items():
-            self.attempts.queue(pipe, webhook_id, items)
+            self.attempts.queue(pipe, webhook_id, [record.dumps() for record in items])
         results = await pipe.execute(raise_on_error=False)
         failed = [call for call, r in zip(calls, results, strict=False) if isinstance(r, BaseException)]
         if any(isinstance(r, NoScriptError) for r in results[: len(calls)]):

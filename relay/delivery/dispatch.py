@@ -1,25 +1,33 @@
 """One entry, start to finish: which deliveries it holds, each delivery's attempt, the entry's ack.
 
 An events-stream entry fans out to every live webhook that matches it (a first attempt each);
-a deliveries-stream entry is one delivery. The entry is completed (its retries scheduled and it
-acknowledged, in one step) only once every one of its deliveries is delivered, dead-lettered or
+a deliveries-stream entry is one delivery. Each delivery is one task running one coroutine
+(``_deliver``); the common case (a known, live, ordinary webhook whose host has a free slot,
+answering 2xx) awaits nothing but its POST. The entry is completed (its retries scheduled and it
+acknowledged, in one step) once every one of its deliveries is delivered, dead-lettered or
 scheduled; if anything fails on the way it stays pending and is reclaimed.
+
+The reader has reserved one slot of the process's capacity per entry; an entry's extra
+deliveries take more, an entry with none gives its slot back, and each delivery gives its slot
+back when it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
+from relay import metrics
 from relay.delivery.acks import Completer
 from relay.delivery.capacity import Capacity
 from relay.delivery.client import Sender
-from relay.delivery.hosts import HostGates, host_of
-from relay.delivery.message import Delivery, build_request
+from relay.delivery.hosts import HostGates
+from relay.delivery.message import Delivery, Prepared
 from relay.delivery.outcomes import Outcomes, Retry
 from relay.delivery.policy import deferred
 from relay.delivery.single_use import Lease, SingleUse
@@ -35,6 +43,19 @@ Plan = list[tuple[Delivery, Webhook | None]]
 EntryKey = tuple[int, bool, bytes]
 
 
+class _Pending:
+    """An entry whose deliveries are under way."""
+
+    __slots__ = ("entry", "failed", "key", "left", "retries")
+
+    def __init__(self, entry: Entry, key: EntryKey, left: int) -> None:
+        self.entry = entry
+        self.key = key
+        self.left = left
+        self.retries: list[Retry] = []
+        self.failed: BaseException | None = None
+
+
 @dataclass
 class Dispatcher:
     view: WebhookView
@@ -48,34 +69,35 @@ class Dispatcher:
     now: Callable[[], float]
     rand: Callable[[], float]
     budget: float
-    """Bound on one entry's handling, Redis calls included; past it the entry is left pending."""
-    in_flight: dict[EntryKey, asyncio.Task[None]] = field(default_factory=dict)
+    """Bound on the Redis calls of one delivery's slow paths; past it the entry is left pending."""
+    in_flight: dict[EntryKey, _Pending] = field(default_factory=dict)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
     due_hints: dict[int, int] = field(default_factory=dict)
     """Partition -> the earliest retry this process scheduled there (unix ms), for its reader."""
+    _prepared: dict[int, Prepared] = field(default_factory=dict)
 
     def dispatch(self, entry: Entry) -> None:
-        """Start handling ``entry`` (unless it is being handled already, e.g. reclaimed)."""
+        """Start handling ``entry``, for which one slot is reserved (unless it is being handled
+        already, e.g. reclaimed: the slot is given back)."""
         key = (entry.partition, entry.replay, entry.id)
         if key in self.in_flight:
+            self.capacity.give(1)
             return
-        plan: Plan | Exception
         try:
             plan = self.plan(entry)
         except (KeyError, ValueError) as exc:
-            plan = exc
-        if isinstance(plan, list) and not plan:
+            pending = self.in_flight[key] = _Pending(entry, key, 1)
+            self._spawn(self._poison(pending, exc))
+            return
+        if not plan:
+            self.capacity.give(1)
             self.completer.complete(Completion(entry))  # no webhook wants it
             return
-        held = [len(plan) if isinstance(plan, list) else 1]  # slots: each delivery frees its own
-        self.capacity.take(held[0])
-        task = asyncio.create_task(self._run(entry, plan, held), name=f"entry-{entry.id.decode()}")
-        self.in_flight[key] = task
-
-        def finished(_: asyncio.Task[None]) -> None:
-            self.in_flight.pop(key, None)
-            self.capacity.give(held[0])
-
-        task.add_done_callback(finished)
+        if len(plan) > 1:
+            self.capacity.take(len(plan) - 1)
+        pending = self.in_flight[key] = _Pending(entry, key, len(plan))
+        for delivery, webhook in plan:
+            self._spawn(self._deliver(pending, delivery, webhook))
 
     def plan(self, entry: Entry) -> Plan:
         """The deliveries an entry holds. Raises KeyError or ValueError on a poison entry."""
@@ -87,45 +109,69 @@ class Dispatcher:
         hooks = self.view.matching(event.resource, event.event_key, now_ms)
         return [(Delivery(w.id, 1, event), w) for w in hooks]
 
-    async def _run(self, entry: Entry, plan: Plan | Exception, held: list[int]) -> None:
-        try:
-            async with asyncio.timeout(self.budget):
-                if isinstance(plan, Exception):
-                    await self.outcomes.poison(entry, plan)
-                    self.completer.complete(Completion(entry))
-                    return
-                if len(plan) == 1:  # the common case, without gather's overhead
-                    results: list[Retry | BaseException | None] = [await self._one(*plan[0], held)]
-                else:
-                    results = await asyncio.gather(
-                        *(self._one(d, w, held) for d, w in plan), return_exceptions=True
-                    )
-        except Exception as exc:  # left pending: reclaimed and handled again
-            log.error("entry not handled; it will be reclaimed", entry_id=entry.id.decode(), error=repr(exc))
-            return
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            if any(isinstance(e, asyncio.CancelledError) for e in errors):
-                raise asyncio.CancelledError
-            log.error(
-                "entry not handled; it will be reclaimed", entry_id=entry.id.decode(), error=repr(errors[0])
-            )
-            return
-        retries = tuple(r for r in results if r is not None and not isinstance(r, BaseException))
-        self.completer.complete(Completion(entry, retries))
-        if retries:
-            due = min(due_ms for due_ms, _ in retries)
-            self.due_hints[entry.partition] = min(due, self.due_hints.get(entry.partition, due))
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self._ended)
 
-    async def _one(self, delivery: Delivery, webhook: Webhook | None, held: list[int]) -> Retry | None:
-        """One delivery of an entry; its process slot is given back as soon as it ends."""
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self.capacity.give(1)
+
+    def prepared(self, webhook: Webhook) -> Prepared:
+        """The webhook's request-making data, worked out again only when the webhook changed."""
+        found = self._prepared.get(webhook.id)
+        if found is None or found.webhook is not webhook:
+            if len(self._prepared) >= 10_000:
+                self._prepared.clear()
+            found = self._prepared[webhook.id] = Prepared(webhook)
+        return found
+
+    async def _deliver(self, pending: _Pending, delivery: Delivery, webhook: Webhook | None) -> None:
+        """One delivery: the whole of the common case here, the rest in ``_unusual``."""
+        retry: Retry | None = None
         try:
-            return await self._deliver(delivery, webhook)
+            now = self.now()
+            if webhook is None or webhook.single_use or not webhook.live(int(now * 1000)):
+                async with asyncio.timeout(self.budget):
+                    retry = await self._unusual(delivery, webhook)
+            else:
+                retry = await self._ordinary(delivery, webhook, now)
+        except BaseException as exc:  # the entry stays pending (reclaimed), or we are cancelled
+            pending.failed = exc
+            if not isinstance(exc, Exception):
+                raise
         finally:
-            held[0] -= 1
-            self.capacity.give(1)
+            self._one_done(pending, retry)
 
-    async def _deliver(self, delivery: Delivery, webhook: Webhook | None) -> Retry | None:
+    async def _ordinary(self, delivery: Delivery, webhook: Webhook, now: float) -> Retry | None:
+        prepared = self.prepared(webhook)
+        try:
+            request = prepared.request(delivery, now)
+        except (ValueError, TypeError) as exc:
+            await self._unbuildable(delivery, exc)
+            return None
+        host = prepared.host
+        if not (self.hosts.try_enter(host) or await self.hosts.enter(host)):
+            return self._defer(delivery, "host_busy", self.hosts.expected_wait(host))
+        try:
+            result = await self.sender.send(request)
+        except BaseException:
+            self.hosts.leave(host)
+            raise
+        self.hosts.leave(host, None if result.refused else result.seconds)
+        if 200 <= (result.status or 0) < 300:
+            self.outcomes.delivered(delivery, result)
+            return None
+        async with asyncio.timeout(self.budget):
+            return await self.outcomes.settle(delivery, webhook, result, None)
+
+    async def _unbuildable(self, delivery: Delivery, error: Exception) -> None:
+        async with asyncio.timeout(self.budget):
+            await self.outcomes.dead(delivery, "poison", f"cannot build the request: {error}"[:300])
+
+    async def _unusual(self, delivery: Delivery, webhook: Webhook | None) -> Retry | None:
+        """A delivery whose webhook the view lacks, or is switched off, expired or single-use."""
         if webhook is None:
             webhook = await self.store.get(delivery.webhook_id)  # the view may lag a change
             if webhook is None:
@@ -137,37 +183,73 @@ class Dispatcher:
         if not webhook.live(now_ms):
             await self.outcomes.not_live(delivery, webhook, now_ms)
             return None
-        host = host_of(webhook.callback)
+        host = self.prepared(webhook).host
         if not await self.hosts.enter(host):
-            return self._defer(delivery, self.hosts.expected_wait(host))
-        took: list[float] = []
+            return self._defer(delivery, "host_busy", self.hosts.expected_wait(host))
+        took: float | None = None
         try:
-            return await self._attempt(delivery, webhook, took)
+            retry, took = await self._attempt(delivery, webhook)
+            return retry
         finally:
-            self.hosts.leave(host, took[0] if took else None)
+            self.hosts.leave(host, took)
 
-    async def _attempt(self, delivery: Delivery, webhook: Webhook, took: list[float]) -> Retry | None:
-        """One attempt; its duration is appended to ``took`` (for the host's average)."""
+    async def _attempt(self, delivery: Delivery, webhook: Webhook) -> tuple[Retry | None, float | None]:
+        """One attempt, under a single-use lease if the webhook needs one; and its duration."""
         token: str | None = None
         if webhook.single_use:
             token = uuid.uuid4().hex
             lease = await self.single_use.acquire(webhook.id, token)
             if lease is Lease.GONE:
-                return None
+                return None, None
             if lease is Lease.BUSY:
-                return self._defer(delivery)
+                return self._defer(delivery, "single_use"), None
         try:
-            request = build_request(delivery, webhook, self.now())
+            request = self.prepared(webhook).request(delivery, self.now())
         except (ValueError, TypeError) as exc:
             if token is not None:
                 await self.single_use.release(webhook.id, token)
-            await self.outcomes.dead(delivery, "poison", f"cannot build the request: {exc}"[:300])
-            return None
+            await self._unbuildable(delivery, exc)
+            return None, None
         result = await self.sender.send(request)
-        if not result.refused:
-            took.append(result.seconds)
-        return await self.outcomes.settle(delivery, webhook, result, token)
+        retry = await self.outcomes.settle(delivery, webhook, result, token)
+        return retry, None if result.refused else result.seconds
 
-    def _defer(self, delivery: Delivery, wait: float = 0.0) -> Retry:
+    async def _poison(self, pending: _Pending, error: Exception) -> None:
+        try:
+            async with asyncio.timeout(self.budget):
+                await self.outcomes.poison(pending.entry, error)
+        except BaseException as exc:
+            pending.failed = exc
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            self._one_done(pending, None)
+
+    def _defer(self, delivery: Delivery, reason: str, wait: float = 0.0) -> Retry:
         """Put off without an attempt: back through the scheduled set, same attempt number."""
+        metrics.DELIVERIES_DEFERRED.labels(reason).inc()
         return int(deferred(self.now(), self.rand, wait) * 1000), delivery.member()
+
+    def _one_done(self, pending: _Pending, retry: Retry | None) -> None:
+        """One of the entry's deliveries ended; the last one completes the entry."""
+        if retry is not None:
+            pending.retries.append(retry)
+        pending.left -= 1
+        if pending.left:
+            return
+        self.in_flight.pop(pending.key, None)
+        entry = pending.entry
+        if pending.failed is not None:
+            if isinstance(pending.failed, Exception):
+                log.error(
+                    "entry not handled; it will be reclaimed",
+                    entry_id=entry.id.decode(),
+                    error=repr(pending.failed),
+                )
+            return
+        retries = tuple(pending.retries)
+        self.completer.complete(Completion(entry, retries))
+        if retries:
+            due = min(due_ms for due_ms, _ in retries)
+            partition = entry.partition
+            self.due_hints[partition] = min(due, self.due_hints.get(partition, due))

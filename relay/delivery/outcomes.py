@@ -1,12 +1,15 @@
 """What follows one attempt: done, a retry to schedule, or a dead letter; and their side effects
-(410 switches the webhook off, a singleUse success deletes it, every attempt is logged)."""
+(410 switches the webhook off, a singleUse success deletes it, every attempt is logged: one line
+and one record in the webhook's attempt log).
+
+A 2xx for an ordinary webhook, the common case, is settled without awaiting anything
+(``delivered``); everything else goes through ``settle``.
+"""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
@@ -23,11 +26,11 @@ from relay.delivery.policy import (
     status_class,
 )
 from relay.delivery.single_use import SingleUse
-from relay.store.attempts import attempt_record
+from relay.store.attempts import AttemptRecord
 from relay.store.dead_letters import DeadLetters, letter_fields
 from relay.store.streams import Entry
 from relay.store.webhooks import WebhookStore
-from relay.webhooks.model import Webhook
+from relay.webhooks.model import Webhook, WebhookSpec
 
 log = structlog.get_logger("relay.delivery")
 
@@ -37,10 +40,14 @@ Retry = tuple[int, bytes]
 _DEAD_KIND = {Verdict.GONE: "gone", Verdict.REJECTED: "rejected", Verdict.REFUSED: "refused"}
 
 
-@functools.cache
-def _counter(outcome: str, status_class: str) -> Any:
-    """``relay_deliveries_total`` for one label pair, looked up once (it is on every attempt)."""
-    return metrics.DELIVERIES.labels(outcome, status_class)
+class _AlreadyOff(Exception):
+    """The webhook was switched off already: nothing to write."""
+
+
+def _switched_off(spec: WebhookSpec) -> WebhookSpec:
+    if not spec.enabled:
+        raise _AlreadyOff
+    return spec.model_copy(update={"enabled": False})
 
 
 @dataclass
@@ -56,15 +63,25 @@ class Outcomes:
     def _ms(self) -> int:
         return int(self.now() * 1000)
 
+    def delivered(self, delivery: Delivery, result: AttemptResult) -> None:
+        """A 2xx (``classify`` said DELIVERED) for a webhook that is not single-use."""
+        self._record(delivery, result, "delivered")
+        log.info(
+            "delivered",
+            webhook_id=delivery.webhook_id,
+            delivery_id=delivery.id,
+            attempt=delivery.attempt,
+            status=result.status,
+            ms=round(result.seconds * 1000, 2),
+        )
+
     async def settle(
         self, delivery: Delivery, webhook: Webhook, result: AttemptResult, token: str | None
     ) -> Retry | None:
         """Act on one attempt's result; the retry to schedule, if any."""
         verdict = classify(result)
-        if result.status is not None:
-            metrics.DELIVERY_SECONDS.observe(result.seconds)
         if verdict is Verdict.DELIVERED:
-            self._record(delivery, result, "delivered")
+            self.delivered(delivery, result)
             if token is not None:
                 await self.single_use.used(webhook.id, token)
                 await self.store.delete(webhook.id)
@@ -94,7 +111,13 @@ class Outcomes:
         return None
 
     async def _gone(self, webhook: Webhook) -> None:
-        if await self.store.set_enabled(webhook.id, False, self._ms()):
+        """Switch the webhook off; counted and logged only by the worker that did it (several
+        deliveries to it may get their 410 at once)."""
+        try:
+            changed = await self.store.update(webhook.id, _switched_off, self._ms()) is not None
+        except _AlreadyOff:
+            changed = False
+        if changed:
             metrics.WEBHOOKS_DISABLED.inc()
             log.warning(
                 "webhook disabled: its callback answered 410 Gone",
@@ -124,6 +147,7 @@ class Outcomes:
             "delivery dead-lettered",
             webhook_id=delivery.webhook_id,
             delivery_id=delivery.id,
+            attempt=delivery.attempt,
             kind=kind,
             reason=reason,
         )
@@ -149,14 +173,11 @@ class Outcomes:
         await self.dead(delivery, "disabled", "the webhook is disabled")
 
     def _record(self, delivery: Delivery, result: AttemptResult, outcome: str) -> None:
-        _counter(outcome, status_class(result)).inc()
-        record = attempt_record(
-            at=self._ms(),
-            delivery_id=delivery.id,
-            attempt=delivery.attempt,
-            outcome=outcome,
-            status=result.status,
-            seconds=result.seconds,
-            error=result.error,
+        """The attempt's metrics and its record in the webhook's attempt log (both batched)."""
+        self.completer.tally.attempt(
+            outcome, status_class(result), result.seconds if result.status is not None else None
+        )
+        record = AttemptRecord(
+            self._ms(), delivery.id, delivery.attempt, outcome, result.status, result.seconds, result.error
         )
         self.completer.record(delivery.webhook_id, record)

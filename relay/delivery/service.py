@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection
 
 import structlog
 
-from relay.delivery.acks import Completer
+from relay.delivery.acks import MAX_BATCH, Completer
 from relay.delivery.capacity import Capacity
 from relay.delivery.client import Sender
 from relay.delivery.dispatch import Dispatcher
@@ -34,6 +34,7 @@ from relay.store.connect import RedisClient
 from relay.store.dead_letters import DeadLetters
 from relay.store.streams import Streams
 from relay.store.webhooks import WebhookStore
+from relay.webhooks.model import Webhook
 from relay.webhooks.view import WebhookView
 
 log = structlog.get_logger("relay.delivery")
@@ -76,14 +77,17 @@ class DeliveryService:
         self.view = WebhookView(self.store)
         self.streams = Streams(redis, keys)
         self.sender = Sender(settings.egress_allow, settings.delivery_timeout, settings.max_in_flight)
-        self.completer = Completer(redis, self.streams, Attempts(redis, keys, settings.attempts_kept))
-        self.capacity = Capacity(settings.max_in_flight)
+        attempts = Attempts(redis, keys, settings.attempts_kept)
+        self.completer = Completer(
+            redis, self.streams, attempts, bound=max(MAX_BATCH, 2 * settings.max_in_flight)
+        )
+        self.capacity = Capacity(settings.max_in_flight, least=settings.max_in_flight // 4)
         single_use = SingleUse(redis, keys, ttl=settings.delivery_timeout * 2 + 30)
         outcomes = Outcomes(
             self.store, DeadLetters(redis, keys), self.completer, single_use,
             settings.retry_schedule, now, rand,
         )  # fmt: skip
-        hosts = HostGates(settings.max_per_host, share=2 * settings.max_per_host)
+        hosts = HostGates(settings.max_per_host)
         self.dispatcher = Dispatcher(
             self.view, self.store, self.sender, hosts,
             single_use, outcomes, self.completer, self.capacity, now, rand,
@@ -122,13 +126,13 @@ class DeliveryService:
         self.stopping.set()
         await cancel_all(self._tasks)
         self._tasks.clear()
-        in_flight = set(self.dispatcher.in_flight.values())
+        in_flight = set(self.dispatcher.tasks)
         if in_flight:
-            log.info("finishing deliveries in flight", entries=len(in_flight))
+            log.info("finishing deliveries in flight", deliveries=len(in_flight))
             _, late = await asyncio.wait(in_flight, timeout=self.settings.shutdown_grace)
             await cancel_all(late)
             if late:
-                log.warning("deliveries cut off at shutdown; they will be reclaimed", entries=len(late))
+                log.warning("deliveries cut off at shutdown; they will be reclaimed", deliveries=len(late))
         await self.completer.stop(grace=5.0)
         await self.sender.close()
         await self.view.stop()
@@ -169,13 +173,22 @@ class DeliveryService:
             await asyncio.sleep(self.sweep_every)
 
     async def sweep(self) -> int:
-        """Delete expired webhooks; forget idle hosts' latencies. How many were deleted."""
+        """Delete expired webhooks; forget idle hosts' latencies. How many were deleted.
+
+        Candidates come from the cached view (no read of the whole table); each is read again
+        before it is deleted, in case it was changed (its expiry moved) since the view saw it."""
         self.dispatcher.hosts.forget_idle()
         now_ms = int(self.now() * 1000)
         deleted = 0
-        for webhook in await self.store.all():
-            expired = webhook.expires_at is not None and webhook.expires_at <= now_ms
-            if expired and await self.store.delete(webhook.id):
+        for candidate in self.view.all():
+            if not _expired(candidate, now_ms):
+                continue
+            webhook = await self.store.get(candidate.id)
+            if webhook is not None and _expired(webhook, now_ms) and await self.store.delete(webhook.id):
                 deleted += 1
                 log.info("expired webhook deleted", webhook_id=webhook.id)
         return deleted
+
+
+def _expired(webhook: Webhook, now_ms: int) -> bool:
+    return webhook.expires_at is not None and webhook.expires_at <= now_ms

@@ -1,8 +1,11 @@
 """A partition's reader: one loop that reads both of the partition's streams and dispatches.
 
-Each pass: wait for room, now and then reclaim idle entries and trim, then one round trip that
-moves due retries onto the deliveries stream and reads both streams (XREADGROUP). Redis errors
-back off (doubling, capped, jittered); a lost group (Redis restarted empty) is created again.
+Each pass: wait for room (in the process's capacity and in the acknowledgement queue), now and
+then reclaim idle entries and trim, then reserve up to a batch of slots and take that many
+entries at most, in one script that first moves due retries onto the deliveries stream; what
+the read did not use is given back. When both streams are empty, block (XREADGROUP BLOCK) with
+two slots reserved until one has something. Redis errors back off (doubling, capped, jittered);
+a lost group (Redis restarted empty) is created again.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import structlog
 
 from relay.delivery.capacity import Capacity
 from relay.delivery.dispatch import Dispatcher
-from relay.store.streams import Streams, is_nogroup
+from relay.store.streams import Entry, Streams, is_nogroup
 
 log = structlog.get_logger("relay.delivery")
 
@@ -68,10 +71,7 @@ class PartitionReader:
                 if not groups_ready:
                     await self.streams.ensure_groups(self.partition)
                     groups_ready = True
-                if self.capacity.room() == 0:
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(1.0):
-                            await self.capacity.wait()
+                if not await self._room():
                     continue
                 await self._maintain()
                 await self._read()
@@ -95,6 +95,17 @@ class PartitionReader:
                 error=f"{type(exc).__name__}: {exc}"[:200],
             )
 
+    async def _room(self) -> bool:
+        """Wait (a second at most, so the loop keeps beating) for room to read into."""
+        completer = self.dispatcher.completer
+        if self.capacity.room() >= self.capacity.least and completer.room.is_set():
+            return True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await completer.room.wait()
+                await self.capacity.wait()
+        return False
+
     async def _read(self) -> None:
         now_ms = int(self.now() * 1000)
         mono = time.monotonic()
@@ -103,13 +114,36 @@ class PartitionReader:
             self._next_due = hint if self._next_due is None else min(self._next_due, hint)
         due = self._next_due is not None and now_ms >= self._next_due
         move = now_ms if due or mono - self._last_move >= MOVE_EVERY else None
-        block = BLOCK_MS
-        if self._next_due is not None:
-            block = max(1, min(block, self._next_due - now_ms))
-        count = max(1, min(READ_BATCH, self.capacity.room()))
-        entries, next_due = await self.streams.read(self.partition, self.consumer, count, block, move)
+        count = self.capacity.reserve(READ_BATCH)
+        if count == 0:
+            return
+        try:
+            entries, next_due = await self.streams.take(self.partition, self.consumer, count, move)
+        except BaseException:
+            self.capacity.give(count)
+            raise
         if move is not None:
             self._next_due, self._last_move = next_due, mono
+        self._dispatch(entries, count)
+        if not entries:
+            await self._wait()
+
+    async def _wait(self) -> None:
+        """Both streams are empty: block until either has an entry (or a retry comes due)."""
+        block = BLOCK_MS
+        if self._next_due is not None:
+            block = max(1, min(block, self._next_due - int(self.now() * 1000)))
+        self.capacity.take(2)  # one entry of each stream at most
+        try:
+            entries = await self.streams.wait(self.partition, self.consumer, block)
+        except BaseException:
+            self.capacity.give(2)
+            raise
+        self._dispatch(entries, 2)
+
+    def _dispatch(self, entries: list[Entry], reserved: int) -> None:
+        """Hand each entry its reserved slot; give back the slots the read did not use."""
+        self.capacity.give(reserved - len(entries))
         for entry in entries:
             self.dispatcher.dispatch(entry)
 
@@ -117,12 +151,19 @@ class PartitionReader:
         mono = time.monotonic()
         if mono - self._last_claim >= max(0.2, self.reclaim_idle / 2):
             self._last_claim = mono
-            count = max(1, min(READ_BATCH, self.capacity.room()))
-            claimed = await self.streams.claim(
-                self.partition, self.consumer, int(self.reclaim_idle * 1000), count
-            )
-            for entry in claimed:
-                self.dispatcher.dispatch(entry)
+            count = self.capacity.reserve(READ_BATCH)
+            try:
+                claimed = (
+                    await self.streams.claim(
+                        self.partition, self.consumer, int(self.reclaim_idle * 1000), count
+                    )
+                    if count
+                    else []
+                )
+            except BaseException:
+                self.capacity.give(count)
+                raise
+            self._dispatch(claimed, count)
             if claimed:
                 log.info("entries reclaimed", partition=self.partition, count=len(claimed))
         if mono - self._last_trim >= TRIM_EVERY:

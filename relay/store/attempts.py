@@ -3,11 +3,13 @@
 Each webhook's log is one list under its own hash tag. Records are appended through a caller's
 pipeline (the delivery completer batches them with acknowledgements), trimmed to the newest
 ``kept``, and expire a while after the last write, so the log of a deleted webhook goes away.
+A delivery notes its attempt as an ``AttemptRecord`` (a tuple); only the newest ``kept`` of a
+batch are ever serialised.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -40,6 +42,28 @@ def attempt_record(
             "error": error,
         }
     )
+
+
+class AttemptRecord(NamedTuple):
+    at: int
+    """Unix ms."""
+    delivery_id: str
+    attempt: int
+    outcome: str
+    status: int | None
+    seconds: float
+    error: str | None
+
+    def dumps(self) -> bytes:
+        return attempt_record(
+            at=self.at,
+            delivery_id=self.delivery_id,
+            attempt=self.attempt,
+            outcome=self.outcome,
+            status=self.status,
+            seconds=self.seconds,
+            error=self.error,
+        )
 
 
 class Attempts:

@@ -5,8 +5,9 @@ that came due, dead letters replayed) and a scheduled-retries sorted set (score:
 ms). All three share the hash tag ``{p<N>}``, so one script or one read may touch them together,
 on Redis Cluster too.
 
-- ``read`` moves due retries onto the deliveries stream (a script) and reads both streams in one
-  XREADGROUP, in a single round trip.
+- ``take`` moves due retries onto the deliveries stream and reads at most ``count`` new entries of
+  both streams, without blocking, in one script: a reader that reserved room for ``count``
+  entries never gets more. ``wait`` blocks until either stream has something (one entry each).
 - ``queue_complete`` schedules an entry's retries and acknowledges it in one script: a retry is
   never lost between the two, and never doubled by a crash between them.
 - ``trim`` never removes an entry the group has not acknowledged.
@@ -26,22 +27,39 @@ from relay.store.scripts import Script
 MOVE_LIMIT = 500
 """Most due retries one read moves onto the deliveries stream."""
 
-MOVE_DUE = Script(
+TAKE = Script(
     """
--- Move due retries onto the deliveries stream. KEYS[1] scheduled set, KEYS[2] deliveries stream.
--- ARGV[1] now (unix ms), ARGV[2] most to move. Returns {moved, score of the next one or false}.
-local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2])
-for _, member in ipairs(due) do
-  local ok, fields = pcall(cjson.decode, member)
-  if ok and type(fields) == 'table' and #fields > 0 and #fields % 2 == 0 then
-    redis.call('XADD', KEYS[2], '*', unpack(fields))
-  else
-    redis.call('XADD', KEYS[2], '*', 'poison', member)
+-- Move due retries onto the deliveries stream, then read at most ARGV[3] new entries of both
+-- streams, without blocking. KEYS[1] scheduled set, KEYS[2] deliveries stream, KEYS[3] events
+-- stream. ARGV[1] group, ARGV[2] consumer, ARGV[3] most entries, ARGV[4] now (unix ms; 0: move
+-- nothing), ARGV[5] most retries to move. Deliveries take at most half the count, so a flood of
+-- replays never starves new events.
+-- Returns {score of the next retry or false, deliveries entries, events entries}.
+local nxt = false
+if ARGV[4] ~= '0' then
+  local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[4], 'BYSCORE', 'LIMIT', 0, ARGV[5])
+  for _, member in ipairs(due) do
+    local ok, fields = pcall(cjson.decode, member)
+    if ok and type(fields) == 'table' and #fields > 0 and #fields % 2 == 0 then
+      redis.call('XADD', KEYS[2], '*', unpack(fields))
+    else
+      redis.call('XADD', KEYS[2], '*', 'poison', member)
+    end
+    redis.call('ZREM', KEYS[1], member)
   end
-  redis.call('ZREM', KEYS[1], member)
+  nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2] or false
 end
-local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {#due, nxt[2] or false}
+local want = tonumber(ARGV[3])
+local replays, events = {}, {}
+local found = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', math.ceil(want / 2),
+  'STREAMS', KEYS[2], '>')
+if found then replays = found[1][2] end
+want = want - #replays
+if want > 0 then
+  found = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', want, 'STREAMS', KEYS[3], '>')
+  if found then events = found[1][2] end
+end
+return {nxt, replays, events}
 """
 )
 
@@ -88,6 +106,15 @@ class Completion:
     retries: tuple[tuple[int, bytes], ...] = ()
 
 
+def _entries(partition: int, replay: bool, items: Any) -> list[Entry]:
+    """Entries from a script's reply: ``[[id, [field, value, ...]], ...]``."""
+    out: list[Entry] = []
+    for entry_id, flat in items:
+        pairs = iter(flat)
+        out.append(Entry(partition, replay, entry_id, dict(zip(pairs, pairs, strict=False))))
+    return out
+
+
 class Streams:
     def __init__(self, redis: RedisClient, keys: Keys, group: str = GROUP) -> None:
         self.redis = redis
@@ -100,7 +127,7 @@ class Streams:
     async def ensure_groups(self, partition: int) -> None:
         """Create the group on both streams (and the streams), reading from their start: after
         Redis lost everything, the events appended since are delivered too. Loads the scripts."""
-        await MOVE_DUE.load(self.redis)
+        await TAKE.load(self.redis)
         await COMPLETE.load(self.redis)
         for stream in self.streams_of(partition):
             try:
@@ -109,49 +136,51 @@ class Streams:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    async def read(
-        self, partition: int, consumer: str, count: int, block_ms: int, now_ms: int | None
+    async def take(
+        self, partition: int, consumer: str, count: int, now_ms: int | None
     ) -> tuple[list[Entry], int | None]:
-        """New entries of both streams, and when the next scheduled retry is due (unix ms, or
-        None when none is or the set was not looked at). ``now_ms``: move due retries first."""
+        """At most ``count`` new entries of both streams (deliveries first), without blocking,
+        and when the next scheduled retry is due (unix ms; None when none is, or the set was not
+        looked at). ``now_ms``: move the retries due by then onto the deliveries stream first."""
         events, deliveries = self.streams_of(partition)
-        pipe = self.redis.pipeline(transaction=False)
-        if now_ms is not None:
-            pipe.evalsha(MOVE_DUE.sha, 2, self.keys.scheduled(partition), deliveries, now_ms, MOVE_LIMIT)
-        pipe.xreadgroup(
-            self.group, consumer, {events: ">", deliveries: ">"}, count=count, block=max(1, block_ms)
-        )
-        results = await pipe.execute(raise_on_error=False)
-        next_due: int | None = None
-        if now_ms is not None:
-            moved = results[0]
-            if isinstance(moved, NoScriptError):  # Redis forgot it: move now, read them next time
-                moved = await MOVE_DUE(
-                    self.redis, [self.keys.scheduled(partition), deliveries], [now_ms, MOVE_LIMIT]
-                )
-            if isinstance(moved, BaseException):
-                raise moved
-            if moved[1] is not None:
-                next_due = int(float(moved[1]))
-        found = results[-1]
-        if isinstance(found, BaseException):
-            raise found
-        return self._entries(partition, found), next_due
+        keys = [self.keys.scheduled(partition), deliveries, events]
+        args = [self.group, consumer, max(1, count), now_ms or 0, MOVE_LIMIT]
+        next_due, replays, fresh = await TAKE(self.redis, keys, args)
+        entries = _entries(partition, True, replays or ())
+        entries.extend(_entries(partition, False, fresh or ()))
+        return entries, None if next_due is None else int(float(next_due))
 
-    def _entries(self, partition: int, found: Any) -> list[Entry]:
+    async def wait(self, partition: int, consumer: str, block_ms: int) -> list[Entry]:
+        """Block up to ``block_ms`` until either stream has a new entry; at most one of each."""
+        events, deliveries = self.streams_of(partition)
+        found: Any = await self.redis.xreadgroup(
+            self.group, consumer, {events: ">", deliveries: ">"}, count=1, block=max(1, block_ms)
+        )
         out: list[Entry] = []
-        deliveries = self.keys.deliveries(partition).encode()
+        marker = deliveries.encode()
         for stream, items in found or ():
-            replay = stream == deliveries
+            replay = stream == marker
             out.extend(Entry(partition, replay, entry_id, fields) for entry_id, fields in items)
         return out
 
+    async def read(
+        self, partition: int, consumer: str, count: int, block_ms: int, now_ms: int | None
+    ) -> tuple[list[Entry], int | None]:
+        """``take``, and when it found nothing, ``wait``."""
+        entries, next_due = await self.take(partition, consumer, count, now_ms)
+        if not entries and block_ms > 0:
+            entries = await self.wait(partition, consumer, block_ms)
+        return entries, next_due
+
     async def claim(self, partition: int, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
-        """Entries pending longer than ``min_idle_ms`` on any consumer, now ours (XAUTOCLAIM)."""
+        """At most ``count`` entries pending longer than ``min_idle_ms`` on any consumer, now ours
+        (XAUTOCLAIM)."""
         out: list[Entry] = []
         for stream, replay in zip(self.streams_of(partition), (False, True), strict=True):
+            if len(out) >= count:
+                break
             _, items, _deleted = await self.redis.xautoclaim(
-                stream, self.group, consumer, min_idle_ms, "0-0", count=count
+                stream, self.group, consumer, min_idle_ms, "0-0", count=count - len(out)
             )
             out.extend(Entry(partition, replay, i, f) for i, f in items if f is not None)
         return out
@@ -166,7 +195,8 @@ class Streams:
                 args.append(due_ms)
                 args.append(member)
         stream, replays = self.streams_of(partition)
-        pipe.evalsha(COMPLETE.sha, 3, stream, replays, self.keys.scheduled(partition), *args)
+        keys = (stream, replays, self.keys.scheduled(partition))
+        pipe.execute_command("EVALSHA", COMPLETE.sha, 3, *keys, *args)  # a cluster pipeline refuses evalsha()
 
     async def complete(self, partition: int, done: list[Completion]) -> None:
         """``queue_complete`` on its own (reloading the script if Redis forgot it)."""

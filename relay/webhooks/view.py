@@ -78,6 +78,10 @@ class WebhookView:
     def get(self, webhook_id: int) -> Webhook | None:
         return self._by_id.get(webhook_id)
 
+    def all(self) -> list[Webhook]:
+        """Every webhook of the view, by id."""
+        return list(self._by_id.values())
+
     def __len__(self) -> int:
         return len(self._by_id)
 
