@@ -22,9 +22,9 @@ from bench.subscriptions import subscribe
 from relay.keys import GROUP, Keys
 
 WORKER_SETTINGS = {"max_in_flight": "64", "max_per_host": "64"}
-"""64 deliveries in flight, all to the one sink, as the minimal loop keeps. (With the defaults,
-256 in flight but 32 per host, most of each read is deferred through the scheduled set and
-read again: see docs/performance.md.)"""
+"""64 deliveries in flight, all to the one sink, as the minimal loop keeps: like for like. (The
+defaults, 256 in flight and 32 per host, no longer defer a busy host's deliveries through Redis
+while the process has room; `relay_deliveries_deferred_total` stays at 0 in this benchmark.)"""
 
 
 @dataclass
