@@ -19,14 +19,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from relay.app import create_app
 from relay.delivery.setup import DELIVERY
-from relay.embedded import free_port
-from relay.http_server import make_runner
 from relay.settings import Settings
 from relay.signing import CALLFIRE_HEADER, callfire_signature
 from relay.store.connect import RedisClient
 from tests.callbacks import SECRET, call_event, callback_body, signed
+from tests.hostile import served
 from tests.sink import Reply, Sink
 
 BOUND_ID, BOUND = 2002, "bound-secret-9a1c"
@@ -57,16 +55,8 @@ class RunningRelay:
 @asynccontextmanager
 async def running_relay(settings: Settings, redis: RedisClient, **parts: Any) -> AsyncIterator[RunningRelay]:
     """The app for ``settings`` (``parts`` as create_app takes them), served as a process serves it."""
-    app = create_app(settings, redis, **parts)
-    runner = make_runner(app, settings)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield RunningRelay(f"http://127.0.0.1:{port}", session, app)
-    finally:
-        await runner.cleanup()
+    async with served(settings, redis, **parts) as server, aiohttp.ClientSession() as session:
+        yield RunningRelay(f"http://127.0.0.1:{server.port}", session, server.app)
 
 
 def private_settings(make_settings: Any) -> Settings:
