@@ -124,3 +124,16 @@ def test_every_operation_conforms(case: Any, live_api: str) -> None:
         # resource, expiresAt must be in the future, the callback must be an http(s) URL.
         excluded.append(positive_data_acceptance)
     case.call_and_validate(base_url=live_api, headers=AUTH, excluded_checks=excluded)
+
+
+@schema.parametrize()
+@settings(max_examples=5, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+def test_every_operation_without_credentials(case: Any, live_api: str) -> None:
+    """Without credentials every /v2 operation answers the documented 401, never a 5xx; the open
+    routes still conform."""
+    assume(_request_line_bytes(case, live_api) <= MAX_REQUEST_LINE)
+    response = case.call(base_url=live_api)
+    if case.operation.path.startswith("/v2/"):
+        assert response.status_code == 401, response.text
+        assert "www-authenticate" in {name.lower() for name in response.headers}
+    case.validate_response(response, excluded_checks=[positive_data_acceptance])
