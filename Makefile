@@ -31,7 +31,9 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench
 
+## The fault scenarios with real traffic, then the fuzzers; writes docs/chaos-results.md.
 chaos: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[fuzz]'
 	$(BIN)/python -m tests.chaos
 
 ## Coverage-guided fuzzing of the callback parser and the fields selector (docs/security.md).
