@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from relay import logs
+from relay.keys import Keys
+from relay.runtime import redis_for
 from relay.settings import Settings
+from relay.store.connect import RedisClient
 
 
 class CliError(Exception):
@@ -30,3 +34,24 @@ def run_async(coro_fn: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
         factory = None
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(coro_fn()) or 0
+
+
+T = TypeVar("T")
+
+
+def on_redis(
+    build: Callable[[RedisClient, Keys], T], action: Callable[[T, argparse.Namespace], Awaitable[int]]
+) -> Callable[[argparse.Namespace], int]:
+    """A sub-command's handler: load the settings, open their Redis (or the embedded one), and run
+    ``action`` on what ``build`` makes of it (a store of the relay's, from the client and the keys)."""
+
+    def handler(args: argparse.Namespace) -> int:
+        settings = load_settings()
+
+        async def run() -> int:
+            async with redis_for(settings) as redis:
+                return await action(build(redis, Keys(settings.key_prefix, settings.partitions)), args)
+
+        return run_async(run)
+
+    return handler

@@ -13,10 +13,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from relay.cli.common import CliError, load_settings, run_async
-from relay.keys import Keys
-from relay.runtime import redis_for
-from relay.settings import Settings
+from relay.cli.common import CliError, on_redis
 from relay.store.dead_letters import DeadLetter, DeadLetters
 
 PROGRESS_FROM = 20
@@ -132,17 +129,7 @@ Action = Callable[[DeadLetters, argparse.Namespace], Awaitable[int]]
 
 
 def _command(action: Action) -> Callable[[argparse.Namespace], int]:
-    def handler(args: argparse.Namespace) -> int:
-        settings: Settings = load_settings()
-
-        async def run() -> int:
-            async with redis_for(settings) as redis:
-                keys = Keys(settings.key_prefix, settings.partitions)
-                return await action(DeadLetters(redis, keys), args)
-
-        return run_async(run)
-
-    return handler
+    return on_redis(DeadLetters, action)
 
 
 def _selection(parser: argparse.ArgumentParser) -> None:

@@ -18,10 +18,7 @@ from pydantic import ValidationError
 
 from relay.api.http import describe
 from relay.api.schemas import MAX_LIMIT
-from relay.cli.common import CliError, load_settings, run_async
-from relay.keys import Keys
-from relay.runtime import redis_for
-from relay.settings import Settings
+from relay.cli.common import CliError, on_redis
 from relay.store.webhooks import WebhookStore
 from relay.webhooks.model import Webhook, WebhookBody, merged
 from relay.webhooks.query import WebhookQuery
@@ -116,17 +113,7 @@ Action = Callable[[WebhookStore, argparse.Namespace], Awaitable[int]]
 
 
 def _command(action: Action) -> Callable[[argparse.Namespace], int]:
-    def handler(args: argparse.Namespace) -> int:
-        settings: Settings = load_settings()
-
-        async def run() -> int:
-            async with redis_for(settings) as redis:
-                store = WebhookStore(redis, Keys(settings.key_prefix, settings.partitions))
-                return await action(store, args)
-
-        return run_async(run)
-
-    return handler
+    return on_redis(WebhookStore, action)
 
 
 def _add_list(commands: Any) -> None:
