@@ -10,9 +10,8 @@ from relay.api import setup_api
 from relay.delivery import setup_delivery
 from relay.errors import error_middleware
 from relay.health import Backlog, Readiness, setup_health
-from relay.http_server import body_deadline
 from relay.keys import GROUP, Keys
-from relay.listener import CALLBACK_PATH, Listener, setup_listener
+from relay.listener import Listener, setup_listener
 from relay.settings import Settings
 from relay.store.connect import RedisClient
 from relay.store.ingest import IngestWriter
@@ -66,6 +65,4 @@ def create_app(
         setup_delivery(app, settings, redis, keys, readiness, workers)
     if api:
         setup_api(app, settings, redis, keys)
-    # Innermost, after authentication: a body still arriving is read within the read timeout.
-    app.middlewares.append(body_deadline(settings.read_timeout, skip=[CALLBACK_PATH]))
     return app

@@ -140,20 +140,21 @@ def _walk_object(text: str, limit: int) -> tuple[dict[str, Any], list[tuple[Any,
     return top, events
 
 
-def _depth(prefix: str) -> int:
+def _depth(prefix: bytes) -> int:
     """How many arrays and objects are open at the end of ``prefix`` (valid JSON up to there)."""
     # Without escapes every other piece between quotes is inside a string; with them, the regex.
-    outside = [_STRINGS.sub("", prefix)] if "\\" in prefix else prefix.split('"')[::2]
-    return sum(p.count("{") + p.count("[") - p.count("}") - p.count("]") for p in outside)
+    outside = _STRINGS_B.sub(b"", prefix) if b"\\" in prefix else b"".join(prefix.split(b'"')[::2])
+    return outside.count(b"{") + outside.count(b"[") - outside.count(b"}") - outside.count(b"]")
 
 
-_EVENTS_KEY = re.compile(r'"events"[ \t\n\r]*:[ \t\n\r]*\[')
-_SPACE = " \t\n\r"
+_STRINGS_B = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_EVENTS_KEY = re.compile(rb'"events"[ \t\n\r]*:[ \t\n\r]*\[')
+_SPACE = b" \t\n\r"
 
 
-def _fast_walk(body: bytes, limit: int) -> tuple[dict[str, Any], list[tuple[Any, str]]] | None:
+def _fast_walk(body: bytes, limit: int) -> tuple[dict[str, Any], list[tuple[Any, bytes]]] | None:
     """The common case, mostly in C: orjson validates and decodes the body, then the top-level
-    ``events`` array's exact text is found and proven by decoding it alone to the same value.
+    ``events`` array's exact bytes are found and proven by decoding them alone to the same value.
     None sends the body to the full walk (which also words the errors)."""
     try:
         top = orjson.loads(body)
@@ -164,29 +165,30 @@ def _fast_walk(body: bytes, limit: int) -> tuple[dict[str, Any], list[tuple[Any,
         return None
     if len(values) > limit:
         raise CallbackError(f"a callback may carry at most {limit} events", status=413)
-    text = body.decode("utf-8")
-    for match in _EVENTS_KEY.finditer(text):
-        if _depth(text[: match.start()]) != 1:
+    for match in _EVENTS_KEY.finditer(body):
+        if _depth(body[: match.start()]) != 1:
             continue  # an "events" key inside a nested object
         start = match.end() - 1
-        closing = text.rstrip(_SPACE)[:-1].rstrip(_SPACE)  # events is usually the last key
-        array = text[start : len(closing)] if closing.endswith("]") else ""
+        closing = body.rstrip(_SPACE)[:-1].rstrip(_SPACE)  # events is usually the last key
+        array = body[start : len(closing)] if closing.endswith(b"]") else b""
         try:
             proven = orjson.loads(array) == values
         except orjson.JSONDecodeError:
             proven = False
         if not proven:
-            array = text[start : _DECODER.raw_decode(text, start)[1]]
+            text = body.decode("utf-8")  # orjson accepted it: valid UTF-8
+            offset = len(body[:start].decode("utf-8"))
+            array = text[offset : _DECODER.raw_decode(text, offset)[1]].encode()
             if orjson.loads(array) != values:
                 return None  # a repeated "events" key: the full walk decides
         if len(values) == 1:
             return top, [(values[0], array[1:-1].strip(_SPACE))]
-        items, _ = _walk_array(array, 0, limit)
-        return top, items
+        items, _ = _walk_array(array.decode("utf-8"), 0, limit)
+        return top, [(value, text.encode()) for value, text in items]
     return None
 
 
-def _event(index: int, value: Any, text: str, top_timestamp: int | None) -> ParsedEvent:
+def _event(index: int, value: Any, text: bytes, top_timestamp: int | None) -> ParsedEvent:
     if not isinstance(value, dict):
         raise CallbackError(f"events[{index}] is not an object")
     resource, kind = value.get("resourceType"), value.get("eventType")
@@ -195,7 +197,7 @@ def _event(index: int, value: Any, text: str, top_timestamp: int | None) -> Pars
     if not isinstance(kind, str) or not kind.strip():
         raise CallbackError(f"events[{index}].eventType is missing")
     timestamp = _int_or_none(value.get("timestamp"))
-    return ParsedEvent(resource, kind, timestamp if timestamp is not None else top_timestamp, text.encode())
+    return ParsedEvent(resource, kind, timestamp if timestamp is not None else top_timestamp, text)
 
 
 def parse_callback(body: bytes, max_events: int = 1000) -> Callback:
@@ -203,7 +205,12 @@ def parse_callback(body: bytes, max_events: int = 1000) -> Callback:
     _check_depth(body)
     try:
         fast = _fast_walk(body, max_events)
-        top, events = fast if fast is not None else _walk_object(body.decode("utf-8"), max_events)
+        events: list[tuple[Any, bytes]] | None
+        if fast is not None:
+            top, events = fast
+        else:
+            top, walked = _walk_object(body.decode("utf-8"), max_events)
+            events = None if walked is None else [(value, text.encode()) for value, text in walked]
     except UnicodeDecodeError:
         raise CallbackError("the body is not UTF-8") from None
     except RecursionError:

@@ -8,8 +8,9 @@ What each limit refuses, and the test that proves it, is in docs/security.md. In
   previous response on it): aiohttp's keep-alive timer closes a connection whose handler still
   waits for a complete head, so headers trickled byte by byte are cut off like an idle
   connection. The body is bounded by ``read_timeout`` in the handler that reads it.
-- Any other route's body must arrive within ``read_timeout`` too (``body_deadline``, 408);
-  the listener, which refuses some requests before reading at all, keeps its own deadline.
+- Any ``/v2`` body must arrive within ``read_timeout`` too (``read_body_within``, 408, run by
+  the API's middleware after authentication); the listener, which refuses some requests before
+  reading at all, keeps its own deadline. No other route takes a body.
 - No request body is ever decompressed (``auto_decompress=False``): the listener refuses any
   ``Content-Encoding`` with 415 before reading; anywhere else the bytes arrive as sent.
 - A body left unread after the answer (413, 415, 429, ...) is read and thrown away for at most
@@ -24,13 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestHandler
 
 from relay import metrics
@@ -69,24 +69,18 @@ class ServerLog:
             self._logger.exception(msg, *args, **kwargs)
 
 
-def body_deadline(seconds: float, skip: Collection[str] = ()) -> Middleware:
-    """Middleware: a body still arriving is read within ``seconds`` (else 408) before the
-    handler runs, so no handler waits on a trickling client. Paths in ``skip`` read their own."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        waiting = request.body_exists and not request.content.is_eof()
-        if waiting and request.path not in skip and request.match_info.http_exception is None:
-            try:
-                async with asyncio.timeout(seconds):
-                    await request.read()  # kept by aiohttp: the handler's read returns it
-            except TimeoutError:
-                raise ApiError(408, "the request body did not arrive in time") from None
-            except (ConnectionError, web.RequestPayloadError):
-                raise ApiError(400, "the request body was cut short") from None
-        return await handler(request)
-
-    return middleware
+async def read_body_within(request: web.BaseRequest, seconds: float) -> None:
+    """A body still arriving is read within ``seconds`` (else 408), so no handler waits on a
+    trickling client; aiohttp keeps it, and the handler's own read returns it at once."""
+    if not request.body_exists or request.content.is_eof():
+        return
+    try:
+        async with asyncio.timeout(seconds):
+            await request.read()
+    except TimeoutError:
+        raise ApiError(408, "the request body did not arrive in time") from None
+    except (ConnectionError, web.RequestPayloadError):
+        raise ApiError(400, "the request body was cut short") from None
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
@@ -126,14 +120,36 @@ class _Server(web.Server):
         return _Handler(self, loop=self._loop, **self._kwargs)
 
 
+DIRECT_POSTS: web.AppKey[dict[str, Handler]] = web.AppKey("direct_posts")
+"""POST routes answered before the router and the middlewares: the callbacks, the hot path. Such a
+handler answers its own errors; any other method on its path goes the usual way (405)."""
+
+
+_ServerHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+
+def _direct(routes: dict[str, Handler], usual: _ServerHandler) -> _ServerHandler:
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        if request.method == "POST" and "Expect" not in request.headers:
+            route = routes.get(request.path)
+            if route is not None:  # the application's request factory makes web.Request
+                return await route(cast(web.Request, request))
+        return await usual(request)
+
+    return handle
+
+
 class Runner(web.AppRunner):
-    """``web.AppRunner`` whose connections are handled by ``_Handler``."""
+    """``web.AppRunner`` whose connections are handled by ``_Handler``, with ``DIRECT_POSTS``."""
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
         # aiohttp has no parameter for the handler class: the application builds a plain Server
         # (it needs the app's private request factory), so the instance is given our subclass.
         server.__class__ = _Server
+        routes = self.app.get(DIRECT_POSTS)
+        if routes:
+            server.request_handler = _direct(routes, server.request_handler)
         return server
 
 

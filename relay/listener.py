@@ -12,8 +12,9 @@ from redis.exceptions import RedisError
 
 from relay import metrics
 from relay.callback import CallbackError, parse_callback
-from relay.errors import ApiError
+from relay.errors import ApiError, error_middleware
 from relay.events import events_of
+from relay.http_server import DIRECT_POSTS
 from relay.ratelimit import FailureLimiter, client_key, retry_after_header
 from relay.settings import Settings
 from relay.signing import CALLFIRE_HEADER, matching_secret
@@ -23,6 +24,8 @@ log = structlog.get_logger("relay.listener")
 
 CALLBACK_PATH = "/callbacks/callfire"
 RETRY_AFTER_SECONDS = "5"
+_ACCEPTED = metrics.CALLBACKS.labels("accepted")  # bound once: every callback counts one of these
+_DUPLICATE = metrics.CALLBACKS.labels("duplicate")
 
 
 class Listener:
@@ -32,18 +35,19 @@ class Listener:
         self.settings = settings
         self.writer = writer
         self.all_secrets = settings.callfire_secrets.all()
+        self.log = log.bind()  # bound once: the logging configured when the process started
         self.limiter: FailureLimiter | None = None
         if settings.auth_failure_limit:
             self.limiter = FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window)
 
     def _refuse(self, outcome: str, status: int, message: str, **headers: str) -> ApiError:
         metrics.CALLBACKS.labels(outcome).inc()
-        log.info("callback refused", outcome=outcome, status=status, reason=message)
+        self.log.info("callback refused", outcome=outcome, status=status, reason=message)
         return ApiError(status, message, headers=headers or None)
 
     def _check_limit(self, request: web.Request) -> None:
         """429 before any work for an address past its signature-failure limit (not logged)."""
-        if self.limiter is None:
+        if not self.limiter:  # none configured, or no address has failed lately
             return
         wait = self.limiter.retry_after(client_key(request.remote), time.monotonic())
         if wait is not None:
@@ -56,7 +60,7 @@ class Listener:
         if self.limiter is not None:
             client = client_key(request.remote)
             if self.limiter.failed(client, time.monotonic()):
-                log.warning("client rate limited after failed signatures", client=client)
+                self.log.warning("client rate limited after failed signatures", client=client)
         return self._refuse("unauthorized", 401, message)
 
     async def _read(self, request: web.Request) -> bytes:
@@ -115,7 +119,7 @@ class Listener:
         try:
             fresh = await self.writer.write(callback, events)
         except (RedisError, ConnectionError, OSError, TimeoutError) as exc:
-            log.warning(
+            self.log.warning(
                 "callback not durable",
                 callback=callback.digest.hex()[:16],
                 error=type(exc).__name__,
@@ -127,13 +131,15 @@ class Listener:
                 **{"Retry-After": RETRY_AFTER_SECONDS},
             ) from None
         metrics.ENQUEUE_SECONDS.observe(time.perf_counter() - started)
-        outcome = "accepted" if fresh else "duplicate"
-        metrics.CALLBACKS.labels(outcome).inc()
         if fresh:
+            outcome = "accepted"
+            _ACCEPTED.inc()
             metrics.EVENTS_ENQUEUED.inc(len(events))
         else:
+            outcome = "duplicate"
+            _DUPLICATE.inc()
             metrics.DUPLICATES.inc()
-        log.info(
+        self.log.info(
             "callback " + outcome,
             callback=callback.digest.hex()[:16],
             cf_webhook_id=callback.webhook_id,
@@ -147,3 +153,8 @@ class Listener:
 
 def setup_listener(app: web.Application, listener: Listener) -> None:
     app.router.add_post(CALLBACK_PATH, listener.receive)
+
+    async def receive_direct(request: web.Request) -> web.StreamResponse:
+        return await error_middleware(request, listener.receive)  # the errors it would answer
+
+    app.setdefault(DIRECT_POSTS, {})[CALLBACK_PATH] = receive_direct

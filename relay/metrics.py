@@ -19,6 +19,11 @@ ENQUEUE_SECONDS = Histogram(
     "Time from a callback's arrival to Redis acknowledging its events",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+INGEST_BATCH = Histogram(
+    "relay_ingest_batch_size",
+    "Callbacks written to Redis in one pipelined round trip",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
 
 DELIVERIES = Counter(
     "relay_deliveries_total",

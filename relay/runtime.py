@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -64,6 +65,10 @@ async def serve_until_signalled(
         try:
             site = web.TCPSite(runner, settings.host, settings.port)
             await site.start()
+            # What was built to start with stays for the process's life: left out of every
+            # garbage collection from here on, so none has to walk it (fewer long pauses).
+            gc.collect()
+            gc.freeze()
             log.info("relay started", role=role, host=settings.host, port=settings.port, workers=workers)
             await stop.wait()
             log.info("relay stopping", role=role)

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web_runner import BaseRunner
 
-from relay.app import create_app
+from relay.app import SETTINGS, create_app
+from relay.http_server import make_runner
 from relay.keys import Keys
 from relay.settings import Settings
 from relay.store.connect import RedisClient, connect
@@ -81,6 +83,14 @@ async def redis(redis_server: PrivateRedis) -> AsyncIterator[RedisClient]:
     await client.aclose()
 
 
+class RelayTestServer(TestServer):
+    """aiohttp's test server behind the runner a relay process uses (``make_runner``): the same
+    limits, error pages and direct callback route as in production."""
+
+    async def _make_runner(self, **_: Any) -> BaseRunner:
+        return make_runner(self.app, self.app[SETTINGS])
+
+
 @pytest.fixture
 async def make_client(
     redis: RedisClient,
@@ -90,7 +100,7 @@ async def make_client(
 
     async def make(settings: Settings, **parts: Any) -> TestClient[web.Request, web.Application]:
         app = create_app(settings, redis, **parts)
-        client = TestClient(TestServer(app))
+        client = TestClient(RelayTestServer(app))
         await client.start_server()
         clients.append(client)
         return client

@@ -13,7 +13,7 @@ from types import ModuleType
 from aiohttp import web
 
 from relay.api import deliveries, resources, surface, webhooks
-from relay.api.auth import basic_auth_middleware, store_unavailable
+from relay.api.auth import api_middleware
 from relay.api.config_file import apply_webhooks_file
 from relay.api.openapi import openapi_handler
 from relay.api.registry import CLOCK, WEBHOOK_STORE, Handler, Operation
@@ -66,8 +66,7 @@ def setup_api(
     store = WebhookStore(redis, keys)
     app[WEBHOOK_STORE] = store
     app[CLOCK] = clock
-    app.middlewares.append(basic_auth_middleware(settings.api_credentials))
-    app.middlewares.append(store_unavailable)
+    app.middlewares.append(api_middleware(settings.api_credentials, settings.read_timeout))
     ops = operations()
     _add_routes(app, [op for op in ops if op.handler is not None])
     served = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource is not None}

@@ -1,5 +1,5 @@
 """HTTP Basic on every path under ``/v2``, against ``RELAY_API_CREDENTIALS``, as CallFire does;
-and the API's answer when Redis cannot be reached."""
+the body's deadline; and the API's answer when Redis cannot be reached."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from aiohttp.typedefs import Middleware
 from redis.exceptions import RedisError
 
 from relay.errors import ApiError, Handler
+from relay.http_server import read_body_within
 from relay.secrets import ApiCredentials
 
 log = structlog.get_logger("relay.api")
@@ -22,11 +23,14 @@ def protected(path: str) -> bool:
     return path == PROTECTED or path.startswith(PROTECTED + "/")
 
 
-def basic_auth_middleware(credentials: ApiCredentials) -> Middleware:
-    """401 with a challenge unless a configured pair is given; 403 when none is configured."""
+def api_middleware(credentials: ApiCredentials, read_timeout: float) -> Middleware:
+    """Everything under ``/v2``, in order: HTTP Basic (401 with a challenge unless a configured
+    pair is given; 403 when none is configured), then the body read within ``read_timeout``,
+    then the handler, a Redis failure becoming 503 with Retry-After. One layer, which any other
+    path (the callbacks above all) passes straight through."""
 
     @web.middleware
-    async def basic_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def api(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not protected(request.path):
             return await handler(request)
         if not credentials:
@@ -37,20 +41,15 @@ def basic_auth_middleware(credentials: ApiCredentials) -> Middleware:
         if not credentials.check_header(request.headers.get("Authorization")):
             log.info("api call refused", reason="credentials", method=request.method, path=request.path)
             raise ApiError(401, "missing or wrong credentials (HTTP Basic)", headers=CHALLENGE)
-        return await handler(request)
+        if request.match_info.http_exception is None:
+            await read_body_within(request, read_timeout)
+        try:
+            return await handler(request)
+        except (RedisError, ConnectionError, TimeoutError) as exc:
+            log.warning(
+                "api call failed: redis", method=request.method, path=request.path, error=type(exc).__name__
+            )
+            message = "the webhook store cannot be reached now; retry later"
+            raise ApiError(503, message, headers=RETRY) from None
 
-    return basic_auth
-
-
-@web.middleware
-async def store_unavailable(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Redis unreachable or too slow: 503 with Retry-After, not a 500 (inside the auth check)."""
-    if not protected(request.path):
-        return await handler(request)
-    try:
-        return await handler(request)
-    except (RedisError, ConnectionError, TimeoutError) as exc:
-        log.warning(
-            "api call failed: redis", method=request.method, path=request.path, error=type(exc).__name__
-        )
-        raise ApiError(503, "the webhook store cannot be reached now; retry later", headers=RETRY) from None
+    return api

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 
+from relay import metrics
 from relay.callback import Callback
 from relay.events import StreamEvent
 from relay.keys import Keys
@@ -115,6 +118,7 @@ class IngestWriter:
                 batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
                 self._sending = self._expire(batch)
                 if self._sending:
+                    metrics.INGEST_BATCH.observe(len(self._sending))
                     await self._flush(self._sending)
                 self._sending = []
 
@@ -156,6 +160,45 @@ class IngestWriter:
                 call.future.set_result(int(result))  # type: ignore[call-overload]
 
     async def _send(self, batch: list[_Call]) -> list[object]:
+        redis = self.redis
+        if isinstance(redis, RedisCluster):
+            return await self._send_cluster(batch)
+        commands: list[tuple[object, ...]] = [
+            ("EVALSHA", INGEST.sha, len(call.keys), *call.keys, *call.args) for call in batch
+        ]
+        if self.min_replicas:  # one server, one connection: one barrier behind the whole batch
+            commands += [
+                ("SET", batch[-1].keys[0], "1", "XX", "KEEPTTL"),
+                ("WAIT", self.min_replicas, self._wait_ms()),
+            ]
+        replies = await self._round_trip(redis, commands)
+        results = replies[: len(batch)]
+        if self.min_replicas:
+            replicated = replies[-1]
+            if not (isinstance(replicated, int) and replicated >= self.min_replicas):
+                error = replicated if isinstance(replicated, Exception) else NotReplicated(replicated)
+                results = [r if isinstance(r, Exception) else error for r in results]
+        return results
+
+    async def _round_trip(self, redis: Redis, commands: list[tuple[object, ...]]) -> list[object]:
+        """Every command in one write on one connection, then every reply: what redis-py's
+        pipeline does, without its per-command objects and its timer per reply (``_flush``
+        bounds the whole round trip). A connection that fails mid-way is closed, not reused."""
+        pool = redis.connection_pool
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await connection.send_packed_command(connection.pack_commands(commands))
+            replies: list[object] = []
+            for _ in commands:
+                try:  # math.inf: no timer per reply; the caller's deadline covers them all
+                    replies.append(await connection.read_response(timeout=math.inf))
+                except ResponseError as exc:  # a whole reply was read: the connection is fine
+                    replies.append(exc)
+            return replies
+        finally:
+            await pool.release(connection)
+
+    async def _send_cluster(self, batch: list[_Call]) -> list[object]:
         pipe = self.redis.pipeline(transaction=False)
         for call in batch:  # execute_command: a cluster pipeline refuses pipe.evalsha()
             pipe.execute_command("EVALSHA", INGEST.sha, len(call.keys), *call.keys, *call.args)
@@ -170,6 +213,9 @@ class IngestWriter:
                 if not isinstance(results[member], Exception):
                     results[member] = error
         return results[: len(batch)]
+
+    def _wait_ms(self) -> int:
+        return max(1, int(self.timeout * 500))
 
     async def _replica_barriers(self, pipe: Any, batch: list[_Call]) -> list[list[int]]:
         """Append, per server the batch writes to, a WAIT for RELAY_REDIS_MIN_REPLICAS replicas.
@@ -190,7 +236,7 @@ class IngestWriter:
             name = node.name if node is not None else ""
             groups.setdefault(name, []).append(index)
             targets[name] = {"target_nodes": node} if node is not None else {}
-        wait_ms = max(1, int(self.timeout * 500))
+        wait_ms = self._wait_ms()
         for name, members in groups.items():
             pipe.set(batch[members[-1]].keys[0], "1", xx=True, keepttl=True)
             pipe.execute_command("WAIT", self.min_replicas, wait_ms, **targets[name])
