@@ -152,10 +152,49 @@ _EVENTS_KEY = re.compile(rb'"events"[ \t\n\r]*:[ \t\n\r]*\[')
 _SPACE = b" \t\n\r"
 
 
+def _last_key_walk(body: bytes, limit: int) -> tuple[dict[str, Any], list[tuple[Any, bytes]]] | None:
+    """CallFire's layout, ``events`` the last key: the body is cut around that array, and orjson
+    decodes the array alone and the rest with ``null`` in its place. Both decoding proves the
+    whole body is JSON, and the cut is exact: the key is found outside any string (no backslash
+    before it, so no escaped quote) at depth 1, and the array runs to the closing brace.
+    None sends the body to the next walk."""
+    closing = body.rstrip(_SPACE)
+    if not closing.endswith(b"}"):
+        return None
+    closing = closing[:-1].rstrip(_SPACE)
+    if not closing.endswith(b"]"):
+        return None
+    end = len(closing)
+    for match in _EVENTS_KEY.finditer(body):
+        prefix = body[: match.start()]
+        if b"\\" in prefix or _depth(prefix) != 1:
+            continue  # escapes before the key (the other walks decide), or a nested "events" key
+        start = match.end() - 1
+        try:
+            values = orjson.loads(body[start:end])
+            top = orjson.loads(prefix + body[match.start() : start] + b"null" + body[end:])
+        except orjson.JSONDecodeError:
+            continue  # the array does not run to the end: not the last key
+        if not isinstance(top, dict) or top.get("events", False) is not None or not values:
+            return None
+        if len(values) > limit:
+            raise CallbackError(f"a callback may carry at most {limit} events", status=413)
+        array = body[start:end]
+        if len(values) == 1:
+            return top, [(values[0], array[1:-1].strip(_SPACE))]
+        items, _ = _walk_array(array.decode("utf-8"), 0, limit)
+        return top, [(value, text.encode()) for value, text in items]
+    return None
+
+
 def _fast_walk(body: bytes, limit: int) -> tuple[dict[str, Any], list[tuple[Any, bytes]]] | None:
-    """The common case, mostly in C: orjson validates and decodes the body, then the top-level
-    ``events`` array's exact bytes are found and proven by decoding them alone to the same value.
-    None sends the body to the full walk (which also words the errors)."""
+    """The common case, mostly in C: ``_last_key_walk``; else orjson validates and decodes the
+    body, then the top-level ``events`` array's exact bytes are found and proven by decoding
+    them alone to the same value. None sends the body to the full walk (which also words the
+    errors)."""
+    found = _last_key_walk(body, limit)
+    if found is not None:
+        return found
     try:
         top = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -169,18 +208,11 @@ def _fast_walk(body: bytes, limit: int) -> tuple[dict[str, Any], list[tuple[Any,
         if _depth(body[: match.start()]) != 1:
             continue  # an "events" key inside a nested object
         start = match.end() - 1
-        closing = body.rstrip(_SPACE)[:-1].rstrip(_SPACE)  # events is usually the last key
-        array = body[start : len(closing)] if closing.endswith(b"]") else b""
-        try:
-            proven = orjson.loads(array) == values
-        except orjson.JSONDecodeError:
-            proven = False
-        if not proven:
-            text = body.decode("utf-8")  # orjson accepted it: valid UTF-8
-            offset = len(body[:start].decode("utf-8"))
-            array = text[offset : _DECODER.raw_decode(text, offset)[1]].encode()
-            if orjson.loads(array) != values:
-                return None  # a repeated "events" key: the full walk decides
+        text = body.decode("utf-8")  # orjson accepted it: valid UTF-8
+        offset = len(body[:start].decode("utf-8"))
+        array = text[offset : _DECODER.raw_decode(text, offset)[1]].encode()
+        if orjson.loads(array) != values:
+            continue  # a repeated "events" key: a later one holds the value
         if len(values) == 1:
             return top, [(values[0], array[1:-1].strip(_SPACE))]
         items, _ = _walk_array(array.decode("utf-8"), 0, limit)

@@ -13,7 +13,6 @@ from redis.exceptions import RedisError
 from relay import metrics
 from relay.callback import CallbackError, parse_callback
 from relay.errors import ApiError, error_middleware
-from relay.events import events_of
 from relay.http_server import DIRECT_POSTS
 from relay.ratelimit import FailureLimiter, client_key, retry_after_header
 from relay.settings import Settings
@@ -115,9 +114,9 @@ class Listener:
             and callback.timestamp < now_ms - max_age * 1000
         ):
             raise self._refuse("stale", 400, "timestamp: the callback is older than RELAY_MAX_CALLBACK_AGE")
-        events = events_of(callback, now_ms)
+        events = callback.events
         try:
-            fresh = await self.writer.write(callback, events)
+            fresh = await self.writer.write(callback, now_ms)
         except (RedisError, ConnectionError, OSError, TimeoutError) as exc:
             self.log.warning(
                 "callback not durable",
@@ -144,8 +143,8 @@ class Listener:
             callback=callback.digest.hex()[:16],
             cf_webhook_id=callback.webhook_id,
             events=len(events),
-            resource=events[0].resource,
-            event_type=events[0].event,
+            resource=events[0].resource_type,
+            event_type=events[0].event_type,
         )
         body_out = {"status": outcome, "events": len(events) if fresh else 0}
         return web.Response(body=orjson.dumps(body_out), content_type="application/json")

@@ -46,6 +46,13 @@ class _Timestamp:
 
 
 _TIMESTAMP = _Timestamp()
+_LEVEL_NAMES = {"warn": "warning", "exception": "error"}
+
+
+def _level_and_time(_: object, method_name: str, event_dict: EventDict) -> EventDict:
+    """structlog's ``add_log_level`` and ``_TIMESTAMP`` in one step: every line takes both."""
+    event_dict["level"] = _LEVEL_NAMES.get(method_name, method_name)
+    return _TIMESTAMP(_, method_name, event_dict)
 
 
 def _dumps(obj: object, **_: object) -> str:
@@ -148,12 +155,7 @@ def configure(settings: Settings) -> None:
     level = getattr(logging, settings.log_level.upper())
     buffer = LineBuffer(sys.stderr)
     structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            _TIMESTAMP,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[_level_and_time, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=BufferedLoggerFactory(buffer),
         cache_logger_on_first_use=False,

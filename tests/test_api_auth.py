@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 
 from relay.settings import Settings
 from tests.api_client import AUTH, basic
+from tests.hostile import hang_up, read_response, request_head
 
 
 @pytest.mark.parametrize(
@@ -66,3 +69,22 @@ async def test_callbacks_are_not_behind_basic_auth(client: Any) -> None:
     """/callbacks/callfire answers on its own terms (its signature), not with a Basic challenge."""
     resp = await client.post("/callbacks/callfire", data=b"{}")
     assert "WWW-Authenticate" not in resp.headers
+
+
+async def test_no_credentials_is_refused_before_the_body_is_read(
+    make_client: Callable[..., Any], make_settings: Callable[..., Settings]
+) -> None:
+    """A /v2 request without credentials is refused with 401 on its head alone: a body announced
+    as 1000 bytes of which only a few ever arrive is not waited for (read_timeout is 30 s)."""
+    client = await make_client(make_settings(read_timeout=30))
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    try:
+        writer.write(request_head("/v2/webhooks", length=1000) + b'{"name": "nev')
+        await writer.drain()
+        async with asyncio.timeout(2):
+            response = await read_response(reader)
+    finally:
+        await hang_up(writer)
+    assert response.status == 401
+    assert response.headers["www-authenticate"].startswith("Basic ")
+    assert orjson.loads(response.body)["httpStatusCode"] == 401

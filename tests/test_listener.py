@@ -9,13 +9,19 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from prometheus_client import REGISTRY
 
+from relay.app import create_app
 from relay.callback import parse_callback
+from relay.errors import Handler
 from relay.events import StreamEvent, events_of
 from relay.keys import Keys
 from relay.settings import Settings
 from relay.signing import CALLFIRE_HEADER, callfire_signature
 from tests.callbacks import SECRET, call_event, callback_body, signed
+from tests.conftest import RelayTestServer
 
 URL = "/callbacks/callfire"
 
@@ -254,3 +260,73 @@ async def test_entries_hold_exactly_the_stream_schema(client: Any, redis: Any, k
     assert stored == expected
     raw = await stream_entries(redis, keys)
     assert [set(f) for f in raw] == [{k.encode() for k in e.to_fields()} for e in expected]
+
+
+async def test_callbacks_are_answered_before_the_router_and_the_middlewares(
+    settings: Settings, redis: Any, keys: Keys
+) -> None:
+    """A signed callback is accepted onto the stream by the listener directly: a middleware added
+    to the application never sees it, while it sees every other request (here /healthz)."""
+    seen: list[str] = []
+
+    @web.middleware
+    async def recorder(request: web.Request, handler: Handler) -> web.StreamResponse:
+        seen.append(request.path)
+        return await handler(request)
+
+    app = create_app(settings, redis)
+    app.middlewares.append(recorder)
+    client = TestClient(RelayTestServer(app))
+    await client.start_server()
+    try:
+        body = callback_body()
+        callback = await client.post(URL, data=body, headers=signed(body))
+        health = await client.get("/healthz")
+        assert (callback.status, health.status) == (200, 200)
+        assert await callback.json() == {"status": "accepted", "events": 1}
+    finally:
+        await client.close()
+    assert len(await stream_entries(redis, keys)) == 1
+    assert seen == ["/healthz"]
+
+
+async def test_the_callback_path_answers_as_before_for_everything_else(
+    client: Any, redis: Any, keys: Keys
+) -> None:
+    """Beside the direct path, nothing a client sees changes: another method gets 405 with an
+    Allow header naming POST; the listener's own refusals (a bad signature: 401) and 405 carry
+    CallFire's JSON error body; a callback sent with ``Expect: 100-continue`` is accepted."""
+    not_allowed = await client.get(URL)
+    assert not_allowed.status == 405
+    assert "POST" in [m.strip() for m in not_allowed.headers["Allow"].split(",")]
+    body = callback_body()
+    refused = await client.post(URL, data=body, headers=signed(body, "not-the-secret"))
+    assert refused.status == 401
+    for response, status in ((not_allowed, 405), (refused, 401)):
+        assert response.content_type == "application/json"
+        error = await response.json()
+        assert set(error) == {"httpStatusCode", "internalCode", "message", "developerMessage", "helpLink"}
+        assert error["httpStatusCode"] == status and error["message"]
+    async with asyncio.timeout(5):
+        expecting = await client.post(URL, data=body, headers=signed(body), expect100=True)
+    assert expecting.status == 200
+    assert await expecting.json() == {"status": "accepted", "events": 1}
+    assert len(await stream_entries(redis, keys)) == 1
+
+
+def _batch_sample(name: str) -> float:
+    return REGISTRY.get_sample_value(f"relay_ingest_batch_size_{name}") or 0.0
+
+
+async def test_concurrent_callbacks_share_redis_round_trips(client: Any, redis: Any, keys: Keys) -> None:
+    """Callbacks arriving together are written to Redis in shared round trips: each is answered
+    200 and lands on the stream, yet the writes take fewer round trips than there are callbacks."""
+    concurrent = 100
+    count_before, sum_before = _batch_sample("count"), _batch_sample("sum")
+    bodies = [callback_body() for _ in range(concurrent)]
+    responses = await asyncio.gather(*(client.post(URL, data=b, headers=signed(b)) for b in bodies))
+    assert [r.status for r in responses] == [200] * concurrent
+    assert len(await stream_entries(redis, keys)) == concurrent
+    assert _batch_sample("sum") - sum_before == concurrent  # every callback written, once
+    round_trips = _batch_sample("count") - count_before
+    assert 1 <= round_trips < concurrent

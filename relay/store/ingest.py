@@ -21,9 +21,9 @@ from redis.exceptions import NoScriptError, RedisClusterException, RedisError, R
 
 from relay import metrics
 from relay.callback import Callback
-from relay.events import StreamEvent
+from relay.catalog import event_key
 from relay.keys import Keys
-from relay.store.connect import RedisClient
+from relay.store.connect import RedisClient, pack_commands
 from relay.store.scripts import INGEST
 
 log = structlog.get_logger("relay.ingest")
@@ -80,29 +80,30 @@ class IngestWriter:
                 call.future.set_exception(ConnectionError("the relay is shutting down"))
         self._queue.clear()
 
-    def call_for(
-        self, callback: Callback, events: list[StreamEvent]
-    ) -> tuple[list[str], list[str | bytes | int]]:
+    def call_for(self, callback: Callback, received_at: int) -> tuple[list[str], list[str | bytes | int]]:
+        """The INGEST script's keys and arguments: the fields of ``StreamEvent.to_fields()`` for
+        each of the callback's events (``events_of`` makes the same events, field for field)."""
         digest = callback.digest
+        digest_hex = digest.hex()
         partition = self.keys.partition_of(digest)
-        keys = [self.keys.dedup(partition, digest.hex()), self.keys.events(partition)]
-        first = events[0]
-        cf_id = "" if first.cf_webhook_id is None else first.cf_webhook_id
+        keys = [self.keys.dedup(partition, digest_hex), self.keys.events(partition)]
+        cf_id = "" if callback.webhook_id is None else callback.webhook_id
         args: list[str | bytes | int] = [
-            self.window_ms, cf_id, first.cf_webhook_name, first.received_at, first.callback,
+            self.window_ms, cf_id, callback.webhook_name or "", received_at, digest_hex,
         ]  # fmt: skip
-        for e in events:  # the script writes the fields of StreamEvent.to_fields()
-            args += (e.resource, e.event, e.event_key, "" if e.timestamp is None else e.timestamp, e.json)
+        for e in callback.events:
+            timestamp = "" if e.timestamp is None else e.timestamp
+            args += (e.resource_type, e.event_type, event_key(e.event_type), timestamp, e.text)
         return keys, args
 
-    async def write(self, callback: Callback, events: list[StreamEvent]) -> bool:
+    async def write(self, callback: Callback, received_at: int) -> bool:
         """True when the events were appended, False when the body is a repeat inside the window.
 
         Raises ``redis.RedisError``, ``ConnectionError`` or ``TimeoutError`` when Redis did not
         acknowledge the write in time; the write may still land, and then the dedup claim makes
         CallFire's retry of the same body a no-op, so nothing is enqueued twice.
         """
-        keys, args = self.call_for(callback, events)
+        keys, args = self.call_for(callback, received_at)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
         # No timer per request: the flusher answers every call by its deadline (see _expire).
@@ -187,7 +188,7 @@ class IngestWriter:
         pool = redis.connection_pool
         connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            await connection.send_packed_command(connection.pack_commands(commands))
+            await connection.send_packed_command(pack_commands(connection, commands))
             replies: list[object] = []
             for _ in commands:
                 try:  # math.inf: no timer per reply; the caller's deadline covers them all
