@@ -4,7 +4,9 @@ callback's 2xx to the sink receiving its event, and whether the backlog stays fl
 One ``relay serve`` and one ``relay work``. Their capacity together is measured first: the
 listener driven as hard as it goes while the worker delivers, capacity being the rate the sink
 received at meanwhile (on a small machine every process shares the same cores, so this is well
-below what each carries alone). The open-loop generator then sends at half of it. Clocks: both
+below what each carries alone). It is driven by the same aiohttp generator processes that then
+send, open loop, at half of it: their own CPU counts against the capacity as it does in the run
+(a capacity found with wrk would leave the slower generator short of cores, and its clock late). Clocks: both
 sides read CLOCK_MONOTONIC, which every process on the machine shares.
 """
 
@@ -101,13 +103,13 @@ async def _drained(stage: Stage) -> bool:
     return await backlog(stage, KEYS) == 0
 
 
-async def run_e2e(stage: Stage, probe: Generator, cfg: Config) -> tuple[list[Row], dict[str, Any]]:
+async def run_e2e(stage: Stage, cfg: Config) -> tuple[list[Row], dict[str, Any]]:
     sink = await stage.sink(record=True)
     worker = (await relay_workers(stage, "e2e relay work", PREFIX, sink)).procs[0]
     listener = await stage.relay("serve", name="e2e-relay-serve", key_prefix=PREFIX)
-    capacity = await measure_capacity(stage, probe, listener, sink, max(2.0, cfg.e2e_seconds / 2))
-    rate = max(50.0, capacity / 2)
     gen = PythonLoad()
+    capacity = await measure_capacity(stage, gen, listener, sink, max(2.0, cfg.e2e_seconds / 2))
+    rate = max(50.0, capacity / 2)
     await one_run(stage, gen, listener, sink, rate, 1.0)  # warm-up
     runs = [await one_run(stage, gen, listener, sink, rate, cfg.e2e_seconds) for _ in range(cfg.e2e_rounds)]
 

@@ -49,7 +49,7 @@ async def _suite(
     if name == "matching":
         return await run_matching(cfg.matching_sizes, cfg.fanout_matching)
     if name == "e2e":
-        return await run_e2e(stage, gen, cfg)
+        return await run_e2e(stage, cfg)
     if name == "memory":
         return await run_memory(stage, cfg.small_backlog_events, cfg.backlog_events, cfg.memory_seconds)
     if name == "profile":
