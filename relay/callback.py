@@ -183,7 +183,7 @@ def _last_key_walk(body: bytes, limit: int) -> tuple[dict[str, Any], list[tuple[
         if len(values) == 1:
             return top, [(values[0], array[1:-1].strip(_SPACE))]
         items, _ = _walk_array(array.decode("utf-8"), 0, limit)
-        return top, [(value, text.encode()) for value, text in items]
+        return top, [(value, raw.encode()) for value, raw in items]
     return None
 
 
@@ -208,15 +208,15 @@ def _fast_walk(body: bytes, limit: int) -> tuple[dict[str, Any], list[tuple[Any,
         if _depth(body[: match.start()]) != 1:
             continue  # an "events" key inside a nested object
         start = match.end() - 1
-        text = body.decode("utf-8")  # orjson accepted it: valid UTF-8
+        whole = body.decode("utf-8")  # orjson accepted it: valid UTF-8
         offset = len(body[:start].decode("utf-8"))
-        array = text[offset : _DECODER.raw_decode(text, offset)[1]].encode()
+        array = whole[offset : _DECODER.raw_decode(whole, offset)[1]].encode()
         if orjson.loads(array) != values:
             continue  # a repeated "events" key: a later one holds the value
         if len(values) == 1:
             return top, [(values[0], array[1:-1].strip(_SPACE))]
         items, _ = _walk_array(array.decode("utf-8"), 0, limit)
-        return top, [(value, text.encode()) for value, text in items]
+        return top, [(value, raw.encode()) for value, raw in items]
     return None
 
 
@@ -242,7 +242,7 @@ def parse_callback(body: bytes, max_events: int = 1000) -> Callback:
             top, events = fast
         else:
             top, walked = _walk_object(body.decode("utf-8"), max_events)
-            events = None if walked is None else [(value, text.encode()) for value, text in walked]
+            events = None if walked is None else [(value, raw.encode()) for value, raw in walked]
     except UnicodeDecodeError:
         raise CallbackError("the body is not UTF-8") from None
     except RecursionError:

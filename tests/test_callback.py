@@ -116,6 +116,14 @@ def test_nesting_is_bounded_even_inside_strings_it_is_not() -> None:
         b'{"events":[{"resourceType":"A","eventType":"B"}],"events":[{"resourceType":"C","eventType":"D"}]}',
         b'{"events" : [ {"resourceType":"A","eventType":"B"} , {"resourceType":"C","eventType":"D"} ] }',
         b'{"events":[{"resourceType":"A","eventType":"B","resource":{"id":123456789012345678901234567890}}]}',
+        # events the last key, where the cut around the array must not be fooled:
+        b'{"\\u0065vents":[{"resourceType":"X","eventType":"Y"}],"events":[{"resourceType":"A","eventType":"B"}]}',
+        b'{"events":[{"resourceType":"X","eventType":"Y"}],"\\u0065vents":[{"resourceType":"A","eventType":"B"}]}',
+        b'{"a\\"events":[{"resourceType":"X","eventType":"Y"}],"events":[{"resourceType":"A","eventType":"B"}]}',
+        b'{"x":1,"events":[{"resourceType":"X","eventType":"Y"}],"events":[{"resourceType":"A","eventType":"B"}]}',
+        b'{"events":[{"resourceType":"A","eventType":"B"}],"a":{"events":[{"resourceType":"X","eventType":"Y"}]}}',
+        b'{"events":[{"resourceType":"A","eventType":"B"}],"n":null}',
+        b' \n{ "events" :\t[ {"resourceType":"A","eventType":"B"} ]\r\n} \n',
     ],
 )
 def test_fast_and_full_walks_agree(body: bytes) -> None:
