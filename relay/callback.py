@@ -172,19 +172,23 @@ def _last_key_walk(body: bytes, limit: int) -> tuple[dict[str, Any], list[tuple[
         start = match.end() - 1
         try:
             values = orjson.loads(body[start:end])
-            top = orjson.loads(prefix + body[match.start() : start] + b"null" + body[end:])
+            top = orjson.loads(body[:start] + b"null" + body[end:])
         except orjson.JSONDecodeError:
             continue  # the array does not run to the end: not the last key
         if not isinstance(top, dict) or top.get("events", False) is not None or not values:
             return None
-        if len(values) > limit:
-            raise CallbackError(f"a callback may carry at most {limit} events", status=413)
-        array = body[start:end]
-        if len(values) == 1:
-            return top, [(values[0], array[1:-1].strip(_SPACE))]
-        items, _ = _walk_array(array.decode("utf-8"), 0, limit)
-        return top, [(value, raw.encode()) for value, raw in items]
+        return top, _with_texts(values, body[start:end], limit)
     return None
+
+
+def _with_texts(values: list[Any], array: bytes, limit: int) -> list[tuple[Any, bytes]]:
+    """Each event's value beside its exact bytes, ``array`` being the events array's own."""
+    if len(values) > limit:
+        raise CallbackError(f"a callback may carry at most {limit} events", status=413)
+    if len(values) == 1:
+        return [(values[0], array[1:-1].strip(_SPACE))]
+    items, _ = _walk_array(array.decode("utf-8"), 0, limit)
+    return [(value, raw.encode()) for value, raw in items]
 
 
 def _fast_walk(body: bytes, limit: int) -> tuple[dict[str, Any], list[tuple[Any, bytes]]] | None:
@@ -202,21 +206,16 @@ def _fast_walk(body: bytes, limit: int) -> tuple[dict[str, Any], list[tuple[Any,
     values = top.get("events") if isinstance(top, dict) else None
     if not isinstance(values, list) or not values:
         return None
-    if len(values) > limit:
-        raise CallbackError(f"a callback may carry at most {limit} events", status=413)
+    whole = body.decode("utf-8")  # orjson accepted it: valid UTF-8
     for match in _EVENTS_KEY.finditer(body):
         if _depth(body[: match.start()]) != 1:
             continue  # an "events" key inside a nested object
         start = match.end() - 1
-        whole = body.decode("utf-8")  # orjson accepted it: valid UTF-8
         offset = len(body[:start].decode("utf-8"))
         array = whole[offset : _DECODER.raw_decode(whole, offset)[1]].encode()
         if orjson.loads(array) != values:
             continue  # a repeated "events" key: a later one holds the value
-        if len(values) == 1:
-            return top, [(values[0], array[1:-1].strip(_SPACE))]
-        items, _ = _walk_array(array.decode("utf-8"), 0, limit)
-        return top, [(value, raw.encode()) for value, raw in items]
+        return top, _with_texts(values, array, limit)
     return None
 
 

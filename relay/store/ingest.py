@@ -174,12 +174,16 @@ class IngestWriter:
             ]
         replies = await self._round_trip(redis, commands)
         results = replies[: len(batch)]
-        if self.min_replicas:
-            replicated = replies[-1]
-            if not (isinstance(replicated, int) and replicated >= self.min_replicas):
-                error = replicated if isinstance(replicated, Exception) else NotReplicated(replicated)
-                results = [r if isinstance(r, Exception) else error for r in results]
+        error = self._unreplicated(replies[-1]) if self.min_replicas else None
+        if error is not None:
+            results = [r if isinstance(r, Exception) else error for r in results]
         return results
+
+    def _unreplicated(self, reply: object) -> Exception | None:
+        """What a WAIT reply means for the writes behind it: None when enough replicas have them."""
+        if isinstance(reply, int) and reply >= self.min_replicas:
+            return None
+        return reply if isinstance(reply, Exception) else NotReplicated(reply)
 
     async def _round_trip(self, redis: Redis, commands: list[tuple[object, ...]]) -> list[object]:
         """Every command in one write on one connection, then every reply: what redis-py's
@@ -206,10 +210,9 @@ class IngestWriter:
         groups = await self._replica_barriers(pipe, batch) if self.min_replicas else []
         results = list(await pipe.execute(raise_on_error=False))
         for index, members in enumerate(groups):
-            replicated = results[len(batch) + 2 * index + 1]
-            if isinstance(replicated, int) and replicated >= self.min_replicas:
+            error = self._unreplicated(results[len(batch) + 2 * index + 1])
+            if error is None:
                 continue
-            error = replicated if isinstance(replicated, Exception) else NotReplicated(replicated)
             for member in members:
                 if not isinstance(results[member], Exception):
                     results[member] = error
