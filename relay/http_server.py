@@ -35,6 +35,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from relay import metrics
 from relay.errors import ApiError, Handler, error_response
+from relay.front import FastRoute, Front
 from relay.settings import Settings
 
 MAX_LINE_SIZE = 8190
@@ -116,8 +117,23 @@ class _Handler(RequestHandler):
 
 
 class _Server(web.Server):
-    def __call__(self) -> RequestHandler:
+    front: Front | None = None
+
+    def handler(self) -> RequestHandler:
         return _Handler(self, loop=self._loop, **self._kwargs)
+
+    def __call__(self) -> asyncio.Protocol:  # type: ignore[override]
+        return self.front() if self.front is not None else self.handler()
+
+    def pre_shutdown(self) -> None:
+        super().pre_shutdown()
+        if self.front is not None:
+            self.front.close_idle()
+
+    async def shutdown(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 (aiohttp's)
+        if self.front is not None:
+            await self.front.shutdown(timeout)
+        await super().shutdown(timeout)
 
 
 DIRECT_POSTS: web.AppKey[dict[str, Handler]] = web.AppKey("direct_posts")
@@ -139,17 +155,40 @@ def _direct(routes: dict[str, Handler], usual: _ServerHandler) -> _ServerHandler
     return handle
 
 
+FAST_POSTS: web.AppKey[dict[str, FastRoute]] = web.AppKey("fast_posts")
+"""POST routes served by ``front`` (httptools) in the common case; each also needs its
+``DIRECT_POSTS`` handler, which answers the requests the fast path hands to aiohttp."""
+
+
 class Runner(web.AppRunner):
-    """``web.AppRunner`` whose connections are handled by ``_Handler``, with ``DIRECT_POSTS``."""
+    """``web.AppRunner`` whose connections are handled by ``_Handler``, with ``DIRECT_POSTS``,
+    and by the fast path first where the application has ``FAST_POSTS``."""
+
+    def __init__(self, app: web.Application, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.settings = settings
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
         # aiohttp has no parameter for the handler class: the application builds a plain Server
         # (it needs the app's private request factory), so the instance is given our subclass.
         server.__class__ = _Server
+        assert isinstance(server, _Server)
         routes = self.app.get(DIRECT_POSTS)
         if routes:
             server.request_handler = _direct(routes, server.request_handler)
+        fast = self.app.get(FAST_POSTS)
+        if fast:
+            server.front = Front(
+                {path.encode(): route for path, route in fast.items()},
+                server.handler,
+                max_body=self.settings.max_body_bytes,
+                read_timeout=self.settings.read_timeout,
+                keepalive=self.settings.keepalive_timeout,
+                max_line=MAX_LINE_SIZE,
+                max_field=MAX_FIELD_SIZE,
+                max_headers=MAX_HEADERS,
+            )
         return server
 
 
@@ -157,6 +196,7 @@ def make_runner(app: web.Application, settings: Settings) -> web.AppRunner:
     """The runner ``relay serve``/``run``/``work`` start, and the tests start on loopback."""
     return Runner(
         app,
+        settings,
         handle_signals=False,
         access_log=None,
         shutdown_timeout=settings.shutdown_grace,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from dataclasses import dataclass
 
 import orjson
 import structlog
@@ -11,9 +13,9 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from relay import metrics
-from relay.callback import CallbackError, parse_callback
+from relay.callback import Callback, CallbackError, parse_callback
 from relay.errors import ApiError, error_middleware
-from relay.http_server import DIRECT_POSTS
+from relay.http_server import DIRECT_POSTS, FAST_POSTS
 from relay.ratelimit import FailureLimiter, client_key, retry_after_header
 from relay.settings import Settings
 from relay.signing import CALLFIRE_HEADER, matching_secret
@@ -25,10 +27,14 @@ CALLBACK_PATH = "/callbacks/callfire"
 RETRY_AFTER_SECONDS = "5"
 _ACCEPTED = metrics.CALLBACKS.labels("accepted")  # bound once: every callback counts one of these
 _DUPLICATE = metrics.CALLBACKS.labels("duplicate")
+_DUPLICATE_BODY = orjson.dumps({"status": "duplicate", "events": 0})
 
 
 class Listener:
-    """The ingest edge: everything it needs, built once per process."""
+    """The ingest edge: everything it needs, built once per process. It serves callbacks on the
+    fast path (``relay.front``, as its ``FastRoute``) and those handed to aiohttp (``receive``)."""
+
+    header = CALLFIRE_HEADER.lower().encode()
 
     def __init__(self, settings: Settings, writer: IngestWriter) -> None:
         self.settings = settings
@@ -44,23 +50,30 @@ class Listener:
         self.log.info("callback refused", outcome=outcome, status=status, reason=message)
         return ApiError(status, message, headers=headers or None)
 
-    def _check_limit(self, request: web.Request) -> None:
+    def check_limit(self, remote: str | None) -> None:
         """429 before any work for an address past its signature-failure limit (not logged)."""
         if not self.limiter:  # none configured, or no address has failed lately
             return
-        wait = self.limiter.retry_after(client_key(request.remote), time.monotonic())
+        wait = self.limiter.retry_after(client_key(remote), time.monotonic())
         if wait is not None:
             metrics.CALLBACKS.labels("rate_limited").inc()
             message = "too many failed signatures from this address; retry later"
             raise ApiError(429, message, headers={"Retry-After": retry_after_header(wait)})
 
-    def _unauthorized(self, request: web.Request, message: str) -> ApiError:
+    def admits(self, remote: str | None) -> bool:
+        """False for an address the failure limiter holds back (``check_limit`` would refuse)."""
+        return not self.limiter or self.limiter.retry_after(client_key(remote), time.monotonic()) is None
+
+    def _unauthorized(self, remote: str | None, message: str) -> ApiError:
         metrics.SIGNATURE_FAILURES.inc()
         if self.limiter is not None:
-            client = client_key(request.remote)
+            client = client_key(remote)
             if self.limiter.failed(client, time.monotonic()):
                 self.log.warning("client rate limited after failed signatures", client=client)
         return self._refuse("unauthorized", 401, message)
+
+    def body_timed_out(self) -> ApiError:
+        return self._refuse("invalid", 408, "the request body did not arrive in time")
 
     async def _read(self, request: web.Request) -> bytes:
         encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
@@ -77,25 +90,24 @@ class Listener:
         except web.HTTPRequestEntityTooLarge:
             raise self._refuse("too_large", 413, "the request body is too large") from None
         except TimeoutError:
-            raise self._refuse("invalid", 408, "the request body did not arrive in time") from None
+            raise self.body_timed_out() from None
         except (ConnectionError, web.RequestPayloadError):
             raise self._refuse("invalid", 400, "the request body was cut short") from None
 
-    def _verify(self, request: web.Request, body: bytes) -> bytes | None:
+    def _verify(self, signature: str | None, body: bytes, remote: str | None) -> bytes | None:
         """The matching secret; None when unsigned callbacks are allowed and none came signed."""
-        header = request.headers.get(CALLFIRE_HEADER)
-        if header is None and self.settings.allow_unsigned:
+        if signature is None and self.settings.allow_unsigned:
             return None
-        secret = matching_secret(header, body, self.all_secrets)
+        secret = matching_secret(signature, body, self.all_secrets)
         if secret is None:
-            raise self._unauthorized(request, f"missing or wrong {CALLFIRE_HEADER}")
+            raise self._unauthorized(remote, f"missing or wrong {CALLFIRE_HEADER}")
         return secret
 
-    async def receive(self, request: web.Request) -> web.Response:
+    def accept(self, body: bytes, signature: str | None, remote: str | None) -> Pending:
+        """Everything before the durable write, which it starts: the signature, the parse and
+        the checks, each refusal an ``ApiError``. ``answer`` gives the reply once it is done."""
         started = time.perf_counter()
-        self._check_limit(request)
-        body = await self._read(request)
-        secret = self._verify(request, body)
+        secret = self._verify(signature, body, remote)
         try:
             callback = parse_callback(body, self.settings.max_events_per_callback)
         except CallbackError as exc:
@@ -104,8 +116,7 @@ class Listener:
         if secret is not None and secret not in self.settings.callfire_secrets.allowed_for(
             callback.webhook_id
         ):
-            message = f"{CALLFIRE_HEADER} is not valid for this webhookId"
-            raise self._unauthorized(request, message)
+            raise self._unauthorized(remote, f"{CALLFIRE_HEADER} is not valid for this webhookId")
         now_ms = int(time.time() * 1000)
         max_age = self.settings.max_callback_age
         if (
@@ -114,30 +125,36 @@ class Listener:
             and callback.timestamp < now_ms - max_age * 1000
         ):
             raise self._refuse("stale", 400, "timestamp: the callback is older than RELAY_MAX_CALLBACK_AGE")
-        events = callback.events
-        try:
-            fresh = await self.writer.write(callback, now_ms)
-        except (RedisError, ConnectionError, OSError, TimeoutError) as exc:
+        return Pending(self, callback, self.writer.submit(callback, now_ms), started)
+
+    def answer(self, pending: Pending) -> bytes:
+        """The 200 body once the write is done; 503 (an ``ApiError``) when it failed."""
+        callback = pending.callback
+        error = pending.future.exception()
+        if error is not None:
+            if not isinstance(error, (RedisError, ConnectionError, OSError, TimeoutError)):
+                raise error
             self.log.warning(
-                "callback not durable",
-                callback=callback.digest.hex()[:16],
-                error=type(exc).__name__,
+                "callback not durable", callback=callback.digest.hex()[:16], error=type(error).__name__
             )
             raise self._refuse(
                 "unavailable",
                 503,
                 "the relay cannot store the callback now; retry later",
                 **{"Retry-After": RETRY_AFTER_SECONDS},
-            ) from None
-        metrics.ENQUEUE_SECONDS.observe(time.perf_counter() - started)
-        if fresh:
+            )
+        metrics.ENQUEUE_SECONDS.observe(time.perf_counter() - pending.started)
+        events = callback.events
+        if pending.future.result() > 0:
             outcome = "accepted"
             _ACCEPTED.inc()
             metrics.EVENTS_ENQUEUED.inc(len(events))
+            body = orjson.dumps({"status": outcome, "events": len(events)})
         else:
             outcome = "duplicate"
             _DUPLICATE.inc()
             metrics.DUPLICATES.inc()
+            body = _DUPLICATE_BODY
         self.log.info(
             "callback " + outcome,
             callback=callback.digest.hex()[:16],
@@ -146,8 +163,29 @@ class Listener:
             resource=events[0].resource_type,
             event_type=events[0].event_type,
         )
-        body_out = {"status": outcome, "events": len(events) if fresh else 0}
-        return web.Response(body=orjson.dumps(body_out), content_type="application/json")
+        return body
+
+    async def receive(self, request: web.Request) -> web.Response:
+        """The aiohttp handler: callbacks the fast path hands over (chunked, Expect, HTTP/1.0, ...)."""
+        self.check_limit(request.remote)
+        body = await self._read(request)
+        pending = self.accept(body, request.headers.get(CALLFIRE_HEADER), request.remote)
+        with contextlib.suppress(Exception):  # answer() reads the outcome from the future
+            await pending.future
+        return web.Response(body=self.answer(pending), content_type="application/json")
+
+
+@dataclass(slots=True)
+class Pending:
+    """A callback whose durable write is under way (``front.Work``)."""
+
+    listener: Listener
+    callback: Callback
+    future: asyncio.Future[int]
+    started: float
+
+    def reply(self) -> tuple[int, bytes]:
+        return 200, self.listener.answer(self)
 
 
 def setup_listener(app: web.Application, listener: Listener) -> None:
@@ -157,3 +195,4 @@ def setup_listener(app: web.Application, listener: Listener) -> None:
         return await error_middleware(request, listener.receive)  # the errors it would answer
 
     app.setdefault(DIRECT_POSTS, {})[CALLBACK_PATH] = receive_direct
+    app.setdefault(FAST_POSTS, {})[CALLBACK_PATH] = listener

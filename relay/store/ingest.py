@@ -1,7 +1,7 @@
 """The ingest write: one script call per callback, calls from concurrent requests pipelined.
 
-Requests do not each await a Redis round trip of their own: ``IngestWriter.write`` queues the
-call and waits for its own reply, while one flusher sends every queued call in a single pipeline.
+Requests do not each await a Redis round trip of their own: ``IngestWriter.submit`` queues the
+call and gives a future of its own reply, while one flusher sends every queued call in a single pipeline.
 Under load a round trip carries many callbacks; each request is still answered only after Redis
 has acknowledged its own write.
 """
@@ -96,20 +96,24 @@ class IngestWriter:
             args += (e.resource_type, e.event_type, event_key(e.event_type), timestamp, e.text)
         return keys, args
 
-    async def write(self, callback: Callback, received_at: int) -> bool:
-        """True when the events were appended, False when the body is a repeat inside the window.
-
-        Raises ``redis.RedisError``, ``ConnectionError`` or ``TimeoutError`` when Redis did not
-        acknowledge the write in time; the write may still land, and then the dedup claim makes
-        CallFire's retry of the same body a no-op, so nothing is enqueued twice.
-        """
+    def submit(self, callback: Callback, received_at: int) -> asyncio.Future[int]:
+        """Queue the callback's write; the future gives the script's reply (1: appended, 0: a
+        repeat inside the window) once Redis acknowledged it, or the error that stopped it:
+        ``redis.RedisError``, ``ConnectionError`` or ``TimeoutError`` when Redis did not
+        acknowledge the write in time. The write may still land, and then the dedup claim makes
+        CallFire's retry of the same body a no-op, so nothing is enqueued twice."""
         keys, args = self.call_for(callback, received_at)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
         # No timer per request: the flusher answers every call by its deadline (see _expire).
         self._queue.append(_Call(keys, args, future, loop.time() + self.timeout))
         self._wakeup.set()
-        return await future > 0
+        return future
+
+    async def write(self, callback: Callback, received_at: int) -> bool:
+        """True when the events were appended, False when the body is a repeat inside the window;
+        raises what ``submit`` names."""
+        return await self.submit(callback, received_at) > 0
 
     async def _flush_forever(self) -> None:
         while True:
