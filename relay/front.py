@@ -257,7 +257,8 @@ class Connection(asyncio.Protocol):
         self.whole = 0
         self.keep_alive = True
         self.last = False
-        """A request with ``Connection: close`` was read: the connection closes after its answer."""
+        """No request after this one is read (``Connection: close``, or the client half-closed):
+        the connection closes once the answers are written."""
         # Requests parsed, waiting for their answer in order; the one under way, and its keep-alive
         self.queue: deque[tuple[FastRoute, bytes, str | None, bool]] = deque()
         self.work: Work | None = None
@@ -303,6 +304,13 @@ class Connection(asyncio.Protocol):
                 self._hand_off()
                 return
         self._pace()
+
+    def eof_received(self) -> bool:
+        """The client sent all it will (a half-close): answer what was read whole, then close."""
+        self.last = True
+        if self.work is None and not self.queue and self.handing_off is None:
+            self.close()
+        return True  # keep the transport open for the answers
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -378,7 +386,7 @@ class Connection(asyncio.Protocol):
         assert self.route is not None
         body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
         self.queue.append((self.route, body, self.header, self.keep_alive))
-        self.last = not self.keep_alive  # Connection: close; nothing after it is read
+        self.last = self.last or not self.keep_alive  # Connection: close: nothing after it is read
         self.body = []
         self.state = _IDLE
         self.head_bytes = 0
@@ -402,7 +410,7 @@ class Connection(asyncio.Protocol):
             return
         if self.handing_off is not None:
             self._switch(self.handing_off)
-        elif self.closing or self.front.closing or not self.keep:
+        elif self.closing or self.front.closing or self.last:
             self.close()
         elif self.state != _BODY:  # the next head is due within keepalive of this answer
             self.deadline = self.loop.time() + self.front.keepalive
@@ -468,9 +476,9 @@ class Connection(asyncio.Protocol):
         handler = self.front.fallback()
         transport.set_protocol(handler)
         handler.connection_made(transport)
+        transport.resume_reading()  # before the data: aiohttp may pause reading as it takes it
         if data:
             handler.data_received(data)
-        transport.resume_reading()
 
     def expire(self) -> None:
         """The sweeper's call once ``deadline`` passed: a body late gets 408, a head late or an

@@ -234,6 +234,24 @@ async def test_connection_close_is_honoured(settings: Settings, redis: Any, keys
     assert await stream_length(redis, keys) == 1
 
 
+async def test_a_client_that_half_closes_still_gets_its_answer(
+    settings: Settings, redis: Any, keys: Keys
+) -> None:
+    """The request, then the client shuts its sending side: the answer comes, then the close."""
+    async with served(settings, redis) as relay:
+        reader, writer = await asyncio.open_connection("127.0.0.1", relay.port)
+        try:
+            writer.write(callback_request())
+            writer.write_eof()
+            async with asyncio.timeout(5):
+                answer = await read_response(reader)
+            assert await closed_by_server(reader, within=5)
+        finally:
+            await hang_up(writer)
+    assert answer.status == 200
+    assert await stream_length(redis, keys) == 1
+
+
 async def test_shutdown_answers_the_callback_in_flight_then_closes(
     settings: Settings, redis: Any, keys: Keys
 ) -> None:

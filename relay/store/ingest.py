@@ -36,6 +36,21 @@ class NotReplicated(RedisError):
         super().__init__(f"only {replicas} replica(s) acknowledged the write in time")
 
 
+CALLBACKS_PER_SCRIPT = 64
+"""Callbacks one INGEST call writes at most. Redis runs a script without serving anyone else,
+so this bounds how long one call holds it (well under a millisecond at this size); a batch
+larger than this goes as several calls in the same round trip."""
+
+
+def _per_call(calls: list[_Call], reply: object) -> list[object]:
+    """Each call's result from one INGEST reply: its count, or the error that ended the call."""
+    if isinstance(reply, list) and len(reply) == len(calls):
+        return reply
+    if not isinstance(reply, Exception):
+        reply = ResponseError(f"unexpected INGEST reply: {reply!r:.80}")
+    return [reply] * len(calls)
+
+
 @dataclass(slots=True)
 class _Call:
     keys: list[str]
@@ -81,15 +96,16 @@ class IngestWriter:
         self._queue.clear()
 
     def call_for(self, callback: Callback, received_at: int) -> tuple[list[str], list[str | bytes | int]]:
-        """The INGEST script's keys and arguments: the fields of ``StreamEvent.to_fields()`` for
-        each of the callback's events (``events_of`` makes the same events, field for field)."""
+        """The callback's keys and arguments in an INGEST call: the fields of
+        ``StreamEvent.to_fields()`` for each of its events (``events_of`` makes the same events,
+        field for field)."""
         digest = callback.digest
         digest_hex = digest.hex()
         partition = self.keys.partition_of(digest)
         keys = [self.keys.dedup(partition, digest_hex), self.keys.events(partition)]
         cf_id = "" if callback.webhook_id is None else callback.webhook_id
         args: list[str | bytes | int] = [
-            self.window_ms, cf_id, callback.webhook_name or "", received_at, digest_hex,
+            len(callback.events), cf_id, callback.webhook_name or "", received_at, digest_hex,
         ]  # fmt: skip
         for e in callback.events:
             timestamp = "" if e.timestamp is None else e.timestamp
@@ -168,16 +184,16 @@ class IngestWriter:
         redis = self.redis
         if isinstance(redis, RedisCluster):
             return await self._send_cluster(batch)
-        commands: list[tuple[object, ...]] = [
-            ("EVALSHA", INGEST.sha, len(call.keys), *call.keys, *call.args) for call in batch
-        ]
+        step = CALLBACKS_PER_SCRIPT
+        chunks = [batch[i : i + step] for i in range(0, len(batch), step)]
+        commands = [self._script_call(chunk) for chunk in chunks]
         if self.min_replicas:  # one server, one connection: one barrier behind the whole batch
             commands += [
                 ("SET", batch[-1].keys[0], "1", "XX", "KEEPTTL"),
                 ("WAIT", self.min_replicas, self._wait_ms()),
             ]
         replies = await self._round_trip(redis, commands)
-        results = replies[: len(batch)]
+        results = [r for chunk, reply in zip(chunks, replies, strict=False) for r in _per_call(chunk, reply)]
         error = self._unreplicated(replies[-1]) if self.min_replicas else None
         if error is not None:
             results = [r if isinstance(r, Exception) else error for r in results]
@@ -207,12 +223,21 @@ class IngestWriter:
         finally:
             await pool.release(connection)
 
+    def _script_call(self, calls: list[_Call]) -> tuple[Any, ...]:
+        """One INGEST call writing ``calls``, in order."""
+        keys = [key for call in calls for key in call.keys]
+        args = [arg for call in calls for arg in call.args]
+        return ("EVALSHA", INGEST.sha, len(keys), *keys, self.window_ms, *args)
+
     async def _send_cluster(self, batch: list[_Call]) -> list[object]:
+        """One INGEST call per callback: a callback's keys share a slot, a batch's do not."""
         pipe = self.redis.pipeline(transaction=False)
         for call in batch:  # execute_command: a cluster pipeline refuses pipe.evalsha()
-            pipe.execute_command("EVALSHA", INGEST.sha, len(call.keys), *call.keys, *call.args)
+            pipe.execute_command(*self._script_call([call]))
         groups = await self._replica_barriers(pipe, batch) if self.min_replicas else []
-        results = list(await pipe.execute(raise_on_error=False))
+        replies = list(await pipe.execute(raise_on_error=False))
+        results = [r for call, reply in zip(batch, replies, strict=False) for r in _per_call([call], reply)]
+        results += replies[len(batch) :]
         for index, members in enumerate(groups):
             error = self._unreplicated(results[len(batch) + 2 * index + 1])
             if error is None:

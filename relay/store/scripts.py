@@ -32,22 +32,34 @@ class Script:
 
 INGEST = Script(
     """
--- Claim a callback body and append its events, all or nothing.
--- KEYS[1] dedup claim, KEYS[2] events stream
--- ARGV[1] dedup window (ms); what every event shares: ARGV[2] CallFire webhook id, ARGV[3] its
--- name, ARGV[4] received at (ms), ARGV[5] callback digest; then five values per event:
--- resource, event, event key, timestamp, JSON. The entry's fields are StreamEvent.to_fields().
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local n = 0
-for i = 6, #ARGV, 5 do
-  redis.call('XADD', KEYS[2], '*',
-    'resource', ARGV[i], 'event', ARGV[i + 1], 'event_key', ARGV[i + 2],
-    'cf_webhook_id', ARGV[2], 'cf_webhook_name', ARGV[3], 'timestamp', ARGV[i + 3],
-    'received_at', ARGV[4], 'callback', ARGV[5], 'index', n, 'json', ARGV[i + 4])
-  n = n + 1
+-- Claim callback bodies and append their events: each callback all or nothing, in order.
+-- Two KEYS per callback: its dedup claim, its events stream. ARGV[1] dedup window (ms); then per
+-- callback: its number of events n; what its events share: CallFire webhook id, its name,
+-- received at (ms), callback digest; then five values per event: resource, event, event key,
+-- timestamp, JSON. The entry's fields are StreamEvent.to_fields().
+-- Returns, per callback, the events appended: 0 for a repeat inside the window.
+local appended = {}
+local a = 2
+for k = 1, #KEYS, 2 do
+  local n = tonumber(ARGV[a])
+  local first = a + 5
+  if redis.call('EXISTS', KEYS[k]) == 1 then
+    appended[#appended + 1] = 0
+  else
+    for i = 0, n - 1 do
+      local e = first + 5 * i
+      redis.call('XADD', KEYS[k + 1], '*',
+        'resource', ARGV[e], 'event', ARGV[e + 1], 'event_key', ARGV[e + 2],
+        'cf_webhook_id', ARGV[a + 1], 'cf_webhook_name', ARGV[a + 2], 'timestamp', ARGV[e + 3],
+        'received_at', ARGV[a + 3], 'callback', ARGV[a + 4], 'index', i, 'json', ARGV[e + 4])
+    end
+    -- The claim is written last: if an append fails, nothing is claimed and a retry is not a
+    -- replay. (A failure ends the whole call: the callbacks before it stay written and claimed.)
+    redis.call('SET', KEYS[k], '1', 'PX', ARGV[1])
+    appended[#appended + 1] = n
+  end
+  a = first + 5 * n
 end
--- The claim is written last: if an append fails, nothing is claimed and a retry is not a replay.
-redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
-return n
+return appended
 """
 )
