@@ -10,9 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
 from json.decoder import scanstring  # type: ignore[attr-defined]
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -25,8 +24,10 @@ class CallbackError(ValueError):
         self.status = status
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedEvent:
+class ParsedEvent(NamedTuple):
+    """One event of a callback. (This and ``Callback`` are named tuples, not frozen dataclasses:
+    built for every callback, they cost a third as much to make.)"""
+
     resource_type: str
     event_type: str
     timestamp: int | None
@@ -34,8 +35,7 @@ class ParsedEvent:
     """The event's JSON exactly as received."""
 
 
-@dataclass(frozen=True, slots=True)
-class Callback:
+class Callback(NamedTuple):
     digest: bytes
     """SHA-256 of the raw body: the dedup key, and the root of every delivery id."""
     webhook_id: int | None

@@ -47,7 +47,8 @@ MAX_PIPELINED = 8
 MAX_HEAD_BYTES = 64 * 1024
 """Bytes read while a head is incomplete past which aiohttp takes over: httptools gathers a
 header line whole, with no limit of its own, while aiohttp refuses one past ``MAX_FIELD_SIZE``
-as it arrives. So an endless head costs the fast path at most this, and aiohttp answers it."""
+as it arrives. So an endless head costs the fast path at most this and one read (256 KiB at
+most), and aiohttp answers it."""
 _SCAN_STEP = 4096
 
 Reply = tuple[int, bytes]
@@ -86,40 +87,36 @@ class _Last(Exception):
     """Raised inside the parser: bytes after a ``Connection: close`` request, left unread."""
 
 
-class _Date:
-    """The ``Date`` header, formatted once a second."""
+class _DateAndServer:
+    """The ``Date`` and ``Server`` headers (aiohttp's), formatted once a second."""
 
     def __init__(self) -> None:
         self.second = 0
-        self.line = b""
+        self.lines = b""
 
     def __call__(self) -> bytes:
         now = int(time.time())
         if now != self.second:
             self.second = now
-            self.line = b"Date: " + formatdate(now, usegmt=True).encode() + b"\r\n"
-        return self.line
+            date = formatdate(now, usegmt=True)
+            self.lines = f"Date: {date}\r\nServer: {SERVER_SOFTWARE}\r\n".encode()
+        return self.lines
 
 
-_date = _Date()
-_SERVER = f"Server: {SERVER_SOFTWARE}\r\n".encode()
+_date_and_server = _DateAndServer()
 _STATUS = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
 
 
 def response(status: int, body: bytes, headers: dict[str, str] | None = None, close: bool = False) -> bytes:
     """A whole HTTP/1.1 response with a JSON body, as aiohttp's would read."""
-    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items()).encode()
-    return b"".join(
-        (
-            _STATUS[status],
-            b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body),
-            _date(),
-            _SERVER,
-            extra,
-            b"Connection: close\r\n" if close else b"",
-            b"\r\n",
-            body,
-        )
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode() if headers else b""
+    return b"%sContent-Type: application/json\r\nContent-Length: %d\r\n%s%s%s\r\n%s" % (
+        _STATUS[status],
+        len(body),
+        _date_and_server(),
+        extra,
+        b"Connection: close\r\n" if close else b"",
+        body,
     )
 
 
@@ -244,7 +241,7 @@ class Connection(asyncio.Protocol):
         self.deadline = self.loop.time() + front.keepalive
         self.state = _IDLE
         self.head_bytes = 0
-        """Bytes read since the head being parsed began (at most: counted a read at a time)."""
+        """Bytes of the reads that ended inside the head being parsed (at least its length)."""
         # The request being parsed
         self.url = b""
         self.header_count = 0
@@ -292,15 +289,15 @@ class Connection(asyncio.Protocol):
             self.whole = 0
         else:
             self.since_boundary.append(data)
-        if self.state != _BODY:
-            self.head_bytes += len(data)
-            if self.head_bytes > MAX_HEAD_BYTES:
-                self._hand_off()
-                return
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, _HandOff, _Last):
             if not self.last:  # aiohttp parses this request again: answers it, or refuses it
+                self._hand_off()
+                return
+        if self.state == _HEAD:  # a head still incomplete: what httptools holds of it is bounded
+            self.head_bytes += len(data)
+            if self.head_bytes > MAX_HEAD_BYTES:
                 self._hand_off()
                 return
         self._pace()
@@ -326,6 +323,7 @@ class Connection(asyncio.Protocol):
         if self.last:
             raise _Last
         self.state = _HEAD
+        self.head_bytes = 0
         self.url = b""
         self.route = None
         self.header_count = 0
@@ -376,7 +374,6 @@ class Connection(asyncio.Protocol):
         self.route = route
         self.keep_alive = self.parser.should_keep_alive()
         self.state = _BODY
-        self.head_bytes = 0
         self.deadline = self.loop.time() + self.front.read_timeout
 
     def on_body(self, body: bytes) -> None:
@@ -389,7 +386,6 @@ class Connection(asyncio.Protocol):
         self.last = self.last or not self.keep_alive  # Connection: close: nothing after it is read
         self.body = []
         self.state = _IDLE
-        self.head_bytes = 0
         self.whole += 1
         if self.work is None:
             self._next()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from dataclasses import dataclass
 
@@ -28,6 +29,11 @@ RETRY_AFTER_SECONDS = "5"
 _ACCEPTED = metrics.CALLBACKS.labels("accepted")  # bound once: every callback counts one of these
 _DUPLICATE = metrics.CALLBACKS.labels("duplicate")
 _DUPLICATE_BODY = orjson.dumps({"status": "duplicate", "events": 0})
+
+
+@functools.cache  # as many as RELAY_MAX_EVENTS_PER_CALLBACK at most
+def _accepted_body(events: int) -> bytes:
+    return orjson.dumps({"status": "accepted", "events": events})
 
 
 class Listener:
@@ -149,7 +155,7 @@ class Listener:
             outcome = "accepted"
             _ACCEPTED.inc()
             metrics.EVENTS_ENQUEUED.inc(len(events))
-            body = orjson.dumps({"status": outcome, "events": len(events)})
+            body = _accepted_body(len(events))
         else:
             outcome = "duplicate"
             _DUPLICATE.inc()
