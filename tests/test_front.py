@@ -4,6 +4,7 @@ aiohttp on the same connection, in order, and how it ends."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -181,6 +182,10 @@ async def test_many_pipelined_callbacks_are_all_answered_in_order(
     assert await stream_length(redis, keys) == len(bodies)
 
 
+def _batches() -> float:
+    return REGISTRY.get_sample_value("relay_ingest_batch_size_count") or 0.0
+
+
 def _malformed() -> float:
     return REGISTRY.get_sample_value("relay_http_malformed_total") or 0.0
 
@@ -253,11 +258,12 @@ async def test_a_client_that_half_closes_still_gets_its_answer(
 
 
 async def test_shutdown_answers_the_callback_in_flight_then_closes(
-    settings: Settings, redis: Any, keys: Keys
+    make_settings: Callable[..., Settings], redis: Any, keys: Keys
 ) -> None:
     """Redis is paused while a callback is being written; the server is told to stop: an idle
-    connection closes at once, the callback still gets its 200 once Redis answers, then its
-    connection closes."""
+    connection closes at once, the callback still gets its 200 once Redis answers (within
+    RELAY_REDIS_TIMEOUT), then its connection closes."""
+    settings = make_settings(redis_timeout=10)
     runner = make_runner(create_app(settings, redis), settings)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -266,11 +272,14 @@ async def test_shutdown_answers_the_callback_in_flight_then_closes(
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        await redis.execute_command("CLIENT", "PAUSE", "500", "WRITE")
+        await redis.execute_command("CLIENT", "PAUSE", "2000", "WRITE")
+        batches = _batches()
         writer.write(callback_request())
-        await asyncio.sleep(0.1)  # the write is under way, held by the pause
+        async with asyncio.timeout(5):
+            while _batches() == batches:  # until its write is under way, held by the pause
+                await asyncio.sleep(0.01)
         stopping = asyncio.create_task(runner.cleanup())
-        assert await closed_by_server(idle_reader, within=0.3)
+        assert await closed_by_server(idle_reader, within=1.0)  # well before the pause ends
         async with asyncio.timeout(5):
             answer = await read_response(reader)
         assert await closed_by_server(reader, within=5)

@@ -71,10 +71,20 @@ class ChaosSink(Sink):
     """The test sink, with a random behaviour per request: failures, slowness, resets."""
 
     def __init__(
-        self, *, fail: float = 0.0, slow: float = 0.0, reset: float = 0.0, delay: float = 0.0
+        self,
+        *,
+        fail: float = 0.0,
+        slow: float = 0.0,
+        reset: float = 0.0,
+        delay: float = 0.0,
+        max_failures: int | None = None,
     ) -> None:
         super().__init__()
         self.fail, self.slow, self.reset, self.delay = fail, slow, reset, delay
+        self.max_failures = max_failures
+        """A ``webhook-id`` refused (or answered slowly) this many times is then answered 200 at
+        once: the failures stay random, yet every event arrives within the retry schedule."""
+        self.failures: Counter[str] = Counter()
         self.rand = random.Random(11)
         self.ok: Counter[str] = Counter()
         """webhook-id -> how many times it was answered 2xx."""
@@ -90,6 +100,11 @@ class ChaosSink(Sink):
         msg_id = headers.get("webhook-id", "")
         self.attempt_times.setdefault(msg_id, []).append(received.at)
         roll = self.rand.random()
+        if self.max_failures is not None:
+            if self.failures[msg_id] >= self.max_failures:
+                roll = 1.0  # the schedule's last attempts must succeed
+            elif roll < self.reset + self.fail + self.slow:
+                self.failures[msg_id] += 1
         if roll < self.reset:
             assert request.transport is not None
             request.transport.abort()
