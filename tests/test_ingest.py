@@ -73,3 +73,25 @@ async def test_a_script_redis_forgot_is_loaded_again(writer: IngestWriter, redis
     results = await asyncio.gather(*(writer.submit(callback(), RECEIVED_AT) for _ in range(3)))
     assert results == [1, 1, 1]
     assert len(await stored(redis, keys)) == 3
+
+
+async def test_a_failed_append_fails_its_call_and_loses_nothing(
+    writer: IngestWriter, redis: Any, keys: Keys
+) -> None:
+    """Two callbacks in one call, the second's stream unwritable: both get the error (503 at the
+    edge); the first is written and claimed, so its retry is a repeat; the second wrote nothing
+    and left no claim, so its retry, once Redis is fixed, is written."""
+    first = callback()
+    second = callback()
+    while keys.partition_of(second.digest) == keys.partition_of(first.digest):
+        second = callback()
+    broken = keys.events(keys.partition_of(second.digest))
+    await redis.set(broken, "not a stream")
+    results = await asyncio.gather(
+        *(writer.submit(c, RECEIVED_AT) for c in (first, second)), return_exceptions=True
+    )
+    assert all(isinstance(r, Exception) and "WRONGTYPE" in str(r) for r in results)
+    await redis.delete(broken)
+    assert await stored(redis, keys) == events_of(first, RECEIVED_AT)
+    assert [await writer.submit(c, RECEIVED_AT) for c in (first, second)] == [0, 1]
+    assert len(await stored(redis, keys)) == 2
