@@ -11,10 +11,11 @@ aiohttp itself builds on), which serves only the common case of a ``FastRoute``:
   an address the route admits.
 
 Anything else (another path or method, a chunked or compressed body, HTTP/1.0, malformed bytes,
-a held-back address, ...) hands the connection to aiohttp, from that
-request's first byte on, for good: aiohttp parses it again and answers it as on any other route,
-with every limit and error body of ``http_server``. The two never answer on one connection at
-once: a hand-off waits until the answers in flight are written, so responses keep their order.
+a held-back address, ...) hands the connection to aiohttp, from that request's first byte on,
+for good: aiohttp parses it again and answers it as on any other route, with every limit and
+error body of ``http_server``. The two never answer on one connection at once: a hand-off waits
+until the answers in flight are written, so responses keep their order. Pipelined requests,
+``Connection: close`` and a client's half-close are the fast path's own to honour.
 
 Timeouts are aiohttp's: a head must arrive within ``keepalive_timeout`` of the connection opening
 or of the previous answer (else the connection closes), a body within ``read_timeout`` of its

@@ -16,7 +16,7 @@ EVENTS_ENQUEUED = Counter("relay_events_enqueued_total", "Events appended to the
 HTTP_MALFORMED = Counter("relay_http_malformed_total", "Requests refused by the HTTP parser (400)")
 ENQUEUE_SECONDS = Histogram(
     "relay_enqueue_seconds",
-    "Time from a callback's arrival to Redis acknowledging its events",
+    "Time from a callback read whole to Redis acknowledging its events",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 INGEST_BATCH = Histogram(

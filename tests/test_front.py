@@ -4,7 +4,8 @@ aiohttp on the same connection, in order, and how it ends."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -42,15 +43,21 @@ async def stream_length(redis: Any, keys: Keys) -> int:
     return sum([await redis.xlen(stream) for stream in keys.all_events()])
 
 
-async def responses(port: int, data: bytes, count: int, within: float = 5.0) -> list[RawResponse]:
-    """Send ``data`` in one write on one connection; read ``count`` answers in order."""
+@asynccontextmanager
+async def connected(port: int) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
+        yield reader, writer
+    finally:
+        await hang_up(writer)
+
+
+async def responses(port: int, data: bytes, count: int, within: float = 5.0) -> list[RawResponse]:
+    """Send ``data`` in one write on one connection; read ``count`` answers in order."""
+    async with connected(port) as (reader, writer):
         writer.write(data)
         async with asyncio.timeout(within):
             return [await read_response(reader) for _ in range(count)]
-    finally:
-        await hang_up(writer)
 
 
 async def one_answer(port: int, data: bytes) -> RawResponse:
@@ -156,16 +163,12 @@ async def test_pipelined_requests_are_answered_in_order_across_the_hand_off(
 async def test_a_kept_alive_connection_moves_to_aiohttp_and_keeps_serving(
     settings: Settings, redis: Any, keys: Keys
 ) -> None:
-    async with served(settings, redis) as relay:
-        reader, writer = await asyncio.open_connection("127.0.0.1", relay.port)
-        try:
-            statuses = []
-            for data in (callback_request(), get("/healthz"), callback_request(), get("/nope")):
-                writer.write(data)
-                async with asyncio.timeout(5):
-                    statuses.append((await read_response(reader)).status)
-        finally:
-            await hang_up(writer)
+    async with served(settings, redis) as relay, connected(relay.port) as (reader, writer):
+        statuses = []
+        for data in (callback_request(), get("/healthz"), callback_request(), get("/nope")):
+            writer.write(data)
+            async with asyncio.timeout(5):
+                statuses.append((await read_response(reader)).status)
     assert statuses == [200, 200, 200, 404]
     assert await stream_length(redis, keys) == 2
 
@@ -205,17 +208,13 @@ async def test_malformed_bytes_after_a_callback_get_aiohttps_400(
 async def test_an_endless_head_is_handed_to_aiohttp_which_refuses_it(settings: Settings, redis: Any) -> None:
     """A header line that never ends is not gathered by the fast path: past MAX_HEAD_BYTES aiohttp
     takes the connection and refuses the line as too long, before the head is complete."""
-    async with served(settings, redis) as relay:
-        reader, writer = await asyncio.open_connection("127.0.0.1", relay.port)
-        try:
-            writer.write(request_head().removesuffix(b"\r\n") + b"X-Long: ")
-            for _ in range(MAX_HEAD_BYTES // 8192 + 2):
-                writer.write(b"a" * 8192)
-                await writer.drain()
-            async with asyncio.timeout(5):
-                answer = await read_response(reader)
-        finally:
-            await hang_up(writer)
+    async with served(settings, redis) as relay, connected(relay.port) as (reader, writer):
+        writer.write(request_head().removesuffix(b"\r\n") + b"X-Long: ")
+        for _ in range(MAX_HEAD_BYTES // 8192 + 2):
+            writer.write(b"a" * 8192)
+            await writer.drain()
+        async with asyncio.timeout(5):
+            answer = await read_response(reader)
     assert answer.status == 400
     assert b"malformed HTTP request" in answer.body
 
@@ -226,15 +225,11 @@ async def test_an_endless_head_is_handed_to_aiohttp_which_refuses_it(settings: S
 async def test_connection_close_is_honoured(settings: Settings, redis: Any, keys: Keys) -> None:
     """Connection: close: the answer says so, the server closes, the bytes after it are unread."""
     data = callback_request({"Connection": "close"}) + callback_request()
-    async with served(settings, redis) as relay:
-        reader, writer = await asyncio.open_connection("127.0.0.1", relay.port)
-        try:
-            writer.write(data)
-            async with asyncio.timeout(5):
-                answer = await read_response(reader)
-            assert await closed_by_server(reader, within=5)
-        finally:
-            await hang_up(writer)
+    async with served(settings, redis) as relay, connected(relay.port) as (reader, writer):
+        writer.write(data)
+        async with asyncio.timeout(5):
+            answer = await read_response(reader)
+        assert await closed_by_server(reader, within=5)
     assert (answer.status, answer.headers["connection"]) == (200, "close")
     assert await stream_length(redis, keys) == 1
 
@@ -243,16 +238,12 @@ async def test_a_client_that_half_closes_still_gets_its_answer(
     settings: Settings, redis: Any, keys: Keys
 ) -> None:
     """The request, then the client shuts its sending side: the answer comes, then the close."""
-    async with served(settings, redis) as relay:
-        reader, writer = await asyncio.open_connection("127.0.0.1", relay.port)
-        try:
-            writer.write(callback_request())
-            writer.write_eof()
-            async with asyncio.timeout(5):
-                answer = await read_response(reader)
-            assert await closed_by_server(reader, within=5)
-        finally:
-            await hang_up(writer)
+    async with served(settings, redis) as relay, connected(relay.port) as (reader, writer):
+        writer.write(callback_request())
+        writer.write_eof()
+        async with asyncio.timeout(5):
+            answer = await read_response(reader)
+        assert await closed_by_server(reader, within=5)
     assert answer.status == 200
     assert await stream_length(redis, keys) == 1
 
