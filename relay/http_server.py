@@ -15,6 +15,9 @@ What each limit refuses, and the test that proves it, is in docs/security.md. In
   ``Content-Encoding`` with 415 before reading; anywhere else the bytes arrive as sent.
 - A body left unread after the answer (413, 415, 429, ...) is read and thrown away for at most
   ``LINGER_SECONDS``, then the connection closes.
+- ``FAST_POSTS`` routes (the callbacks) are read and answered by ``relay.front`` on httptools
+  in the common case; it keeps the limits and timeouts above, and hands anything outside that
+  case (malformed bytes included) to the aiohttp handler below, so the rest of this list holds.
 - Malformed HTTP is the client's doing: it gets CallFire's error body with a fixed message (not
   aiohttp's plain text, which quotes the offending bytes: they may hold a signature or a
   credential); it is counted, and logged at debug level as one line naming the error's class,

@@ -60,6 +60,16 @@ def _dumps(obj: object, **_: object) -> str:
     return orjson.dumps(obj, default=str).decode()
 
 
+def _json_line(logger: object, method_name: str, event_dict: EventDict) -> str:
+    """``_level_and_time``, ``format_exc_info`` (when there is an exception) and the JSON
+    renderer in one step: the same line for a third less, and one line goes out per callback."""
+    event_dict["level"] = _LEVEL_NAMES.get(method_name, method_name)
+    _TIMESTAMP(logger, method_name, event_dict)
+    if "exc_info" in event_dict:
+        event_dict = structlog.processors.format_exc_info(logger, method_name, event_dict)
+    return orjson.dumps(event_dict, default=str).decode()
+
+
 class LineBuffer:
     """Where rendered lines go: written at the end of the event loop's current turn, together;
     at once when no loop runs in this thread (the CLI, a thread, interpreter exit)."""
@@ -154,8 +164,11 @@ def configure(settings: Settings) -> None:
     )
     level = getattr(logging, settings.log_level.upper())
     buffer = LineBuffer(sys.stderr)
+    processors: list[structlog.types.Processor] = (
+        [_json_line] if fmt == "json" else [_level_and_time, structlog.processors.format_exc_info, renderer]
+    )
     structlog.configure(
-        processors=[_level_and_time, structlog.processors.format_exc_info, renderer],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=BufferedLoggerFactory(buffer),
         cache_logger_on_first_use=False,
