@@ -140,6 +140,27 @@ def test_log_level_filters_structlog_lines(capture: Callable[[Settings], io.Stri
     assert events == ["a warning line"]
 
 
+def test_json_lines_carry_the_exception_and_the_level_names(
+    capture: Callable[[Settings], io.StringIO],
+) -> None:
+    """An error logged with its exception has the traceback as text under "exception"; structlog's
+    method names read as the usual level names; every line has its time."""
+    out = capture(Settings(log_format="json", log_level="info"))
+    log: Any = structlog.get_logger("relay.test")
+    try:
+        raise ValueError("boom")
+    except ValueError as exc:
+        log.error("it failed", exc_info=exc)
+    log.warn("careful")
+    failed, careful = (orjson.loads(line) for line in out.getvalue().splitlines())
+    assert failed["level"] == "error" and "exc_info" not in failed
+    assert "Traceback" in failed["exception"] and "ValueError: boom" in failed["exception"]
+    assert careful["level"] == "warning"
+    assert all(
+        re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", r["timestamp"]) for r in (failed, careful)
+    )
+
+
 async def test_every_delivery_attempt_is_one_line_correlated_with_its_callback(
     capture: Callable[[Settings], io.StringIO], make_settings: Callable[..., Settings], redis: RedisClient
 ) -> None:
