@@ -50,7 +50,25 @@ MAX_HEAD_BYTES = 64 * 1024
 header line whole, with no limit of its own, while aiohttp refuses one past ``MAX_FIELD_SIZE``
 as it arrives. So an endless head costs the fast path at most this and one read (256 KiB at
 most), and aiohttp answers it."""
+MAX_UNSPLIT_BYTES = 256 * 1024
+"""Bytes kept since the parser was last between requests (to hand off from a request's first
+byte) past which they are cut at the start of the request being read (``message_end``)."""
+LINGER_SECONDS = 2.0
+"""After a 408 the connection stops reading but closes only this much later, as aiohttp's does,
+so the client's unread bytes do not make the kernel reset the connection before it reads the 408."""
 _SCAN_STEP = 4096
+_SINGLETONS = {
+    name: 1 << bit
+    for bit, name in enumerate(
+        (b"content-length", b"content-location", b"content-range", b"content-type", b"etag", b"host",
+         b"max-forwards", b"server", b"user-agent")
+    )
+}  # fmt: skip
+"""The headers aiohttp refuses twice (400); ``host`` is also required (HTTP/1.1)."""
+_HOST = _SINGLETONS[b"host"]
+_REFUSED = frozenset((b"transfer-encoding", b"expect", b"upgrade", b"sec-websocket-key1"))
+"""Headers that send a request to aiohttp: chunked bodies, 100-continue, upgrades, and the
+old WebSocket handshake aiohttp refuses."""
 
 Reply = tuple[int, bytes]
 
@@ -200,7 +218,11 @@ class Front:
             await asyncio.sleep(interval)
             now = loop.time()
             for connection in [c for c in self.connections if c.deadline < now]:
-                connection.expire()
+                try:
+                    connection.expire()
+                except Exception as exc:  # one connection's fault must not stop the sweeping
+                    log.error("connection timeout failed", exc_info=exc)
+                    connection.abort()
 
     def close_idle(self) -> None:
         """Stop serving: idle connections close now, the rest once their answers are written."""
@@ -242,16 +264,20 @@ class Connection(asyncio.Protocol):
         self.deadline = self.loop.time() + front.keepalive
         self.state = _IDLE
         self.head_bytes = 0
-        """Bytes of the reads that ended inside the head being parsed (at least its length)."""
+        """Bytes of the reads that ended inside the head being parsed, since the one it began in."""
+        self.begun = 0
+        """Requests begun on this connection."""
         # The request being parsed
         self.url = b""
         self.header_count = 0
+        self.singletons = 0
         self.header: str | None = None
         self.length = -1
         self.route: FastRoute | None = None
         self.body: list[bytes] = []
         # Bytes since the parser was last between requests, and the requests they hold whole
         self.since_boundary: list[bytes] = []
+        self.kept = 0
         self.whole = 0
         self.keep_alive = True
         self.last = False
@@ -287,9 +313,12 @@ class Connection(asyncio.Protocol):
             return
         if self.state == _IDLE:
             self.since_boundary = [data]
+            self.kept = len(data)
             self.whole = 0
         else:
             self.since_boundary.append(data)
+            self.kept += len(data)
+        begun = self.begun
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, _HandOff, _Last):
@@ -297,11 +326,22 @@ class Connection(asyncio.Protocol):
                 self._hand_off()
                 return
         if self.state == _HEAD:  # a head still incomplete: what httptools holds of it is bounded
-            self.head_bytes += len(data)
+            # A head begun in this read holds part of it at most; one begun before, all of it.
+            self.head_bytes = self.head_bytes + len(data) if self.begun == begun else 0
             if self.head_bytes > MAX_HEAD_BYTES:
                 self._hand_off()
                 return
+        if self.kept > MAX_UNSPLIT_BYTES and self.whole and self.state != _IDLE:
+            self._cut_since_boundary()
         self._pace()
+
+    def _cut_since_boundary(self) -> None:
+        """Keep only the bytes of the request being read: a client whose every read ends inside
+        a request would otherwise leave all it ever sent here. Costs a scan of what is kept, once
+        per ``MAX_UNSPLIT_BYTES`` read at most."""
+        data = b"".join(self.since_boundary)
+        data = data[message_end(data, self.whole) :]
+        self.since_boundary, self.kept, self.whole = [data], len(data), 0
 
     def eof_received(self) -> bool:
         """The client sent all it will (a half-close): answer what was read whole, then close."""
@@ -324,10 +364,11 @@ class Connection(asyncio.Protocol):
         if self.last:
             raise _Last
         self.state = _HEAD
-        self.head_bytes = 0
+        self.begun += 1
         self.url = b""
         self.route = None
         self.header_count = 0
+        self.singletons = 0
         self.header = None
         self.length = -1
         self.body = []
@@ -348,14 +389,17 @@ class Connection(asyncio.Protocol):
         ):
             raise _HandOff
         name = name.lower()
-        if name == b"content-length":
-            if self.length != -1:
-                raise _HandOff
-            self.length = int(value)  # llhttp checked it is digits
+        bit = _SINGLETONS.get(name, 0)
+        if bit:
+            if self.singletons & bit:
+                raise _HandOff  # aiohttp answers 400
+            self.singletons |= bit
+            if name == b"content-length":
+                self.length = int(value)  # llhttp checked it is digits; past 4300 of them, ValueError
         elif name == b"content-encoding":
             if value.strip().lower() not in (b"", b"identity"):
                 raise _HandOff
-        elif name in (b"transfer-encoding", b"expect", b"upgrade"):
+        elif name in _REFUSED:
             raise _HandOff
         elif self.route is not None and name == self.route.header:
             if self.header is not None:
@@ -368,6 +412,7 @@ class Connection(asyncio.Protocol):
             route is None
             or self.parser.get_method() != b"POST"
             or not 0 <= self.length <= self.front.max_body
+            or not self.singletons & _HOST  # aiohttp answers 400: HTTP/1.1 requires Host
             or self.parser.get_http_version() != "1.1"
             or not route.admits(self.remote)
         ):
@@ -404,8 +449,9 @@ class Connection(asyncio.Protocol):
                 continue
             self.work = work
             work.future.add_done_callback(self._done)
+            self._pace()
             return
-        if self.handing_off is not None:
+        if self.handing_off is not None and not self.front.closing:
             self._switch(self.handing_off)
         elif self.closing or self.front.closing or self.last:
             self.close()
@@ -446,6 +492,8 @@ class Connection(asyncio.Protocol):
                 self.transport.pause_reading()
             else:
                 self.transport.resume_reading()
+                if self.state == _BODY:  # the time reading was paused is not the client's
+                    self.deadline = max(self.deadline, self.loop.time() + self.front.read_timeout)
 
     # --- hand-off, timeouts, closing ------------------------------------------------------
 
@@ -480,11 +528,20 @@ class Connection(asyncio.Protocol):
     def expire(self) -> None:
         """The sweeper's call once ``deadline`` passed: a body late gets 408, a head late or an
         idle keep-alive connection is closed."""
-        if self.work is not None or self.queue or self.handing_off is not None:
+        if self.work is not None or self.queue or self.handing_off is not None or self.reading_paused:
             return
         if self.state == _BODY and self.route is not None:
             self._write(error_response(self.route.body_timed_out(), close=True))
-        self.close()
+            self._linger()
+        else:
+            self.close()
+
+    def _linger(self) -> None:
+        """Answered, nothing more to read: stop reading now, close after ``LINGER_SECONDS``."""
+        self.last = True  # what arrives is dropped
+        self.front.forget(self)
+        if self.transport is not None:
+            self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     def close_when_idle(self) -> None:
         self.closing = True

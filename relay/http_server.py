@@ -134,9 +134,12 @@ class _Server(web.Server):
             self.front.close_idle()
 
     async def shutdown(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 (aiohttp's)
-        if self.front is not None:
-            await self.front.shutdown(timeout)
-        await super().shutdown(timeout)
+        """Both kinds of connection wind down together, within one ``timeout``. (The fast path
+        hands no connection to aiohttp once shutting down: it closes it after its answers.)"""
+        if self.front is None:
+            await super().shutdown(timeout)
+        else:
+            await asyncio.gather(self.front.shutdown(timeout), super().shutdown(timeout))
 
 
 DIRECT_POSTS: web.AppKey[dict[str, Handler]] = web.AppKey("direct_posts")

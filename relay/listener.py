@@ -85,7 +85,10 @@ class Listener:
         encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
             raise self._refuse("invalid", 415, "Content-Encoding is not supported; send identity")
-        length = request.content_length
+        try:
+            length = request.content_length
+        except ValueError:  # digits llhttp accepts, too many for int() (past 4300)
+            raise self._refuse("invalid", 400, "Content-Length is not a number this server reads") from None
         if length is not None and length > self.settings.max_body_bytes:
             raise self._refuse("too_large", 413, "the request body is too large")
         try:
@@ -113,6 +116,7 @@ class Listener:
         """Everything before the durable write, which it starts: the signature, the parse and
         the checks, each refusal an ``ApiError``. ``answer`` gives the reply once it is done."""
         started = time.perf_counter()
+        self.check_limit(remote)  # again: pipelined requests are read before earlier ones fail
         secret = self._verify(signature, body, remote)
         try:
             callback = parse_callback(body, self.settings.max_events_per_callback)

@@ -4,21 +4,23 @@ aiohttp on the same connection, in order, and how it ends."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp import web
 from prometheus_client import REGISTRY
 
 from relay.app import create_app
 from relay.errors import Handler
-from relay.front import MAX_HEAD_BYTES, message_end
+from relay.front import MAX_HEAD_BYTES, MAX_UNSPLIT_BYTES, message_end
 from relay.http_server import DIRECT_POSTS, make_runner
 from relay.keys import Keys
 from relay.settings import Settings
-from tests.callbacks import callback_body, signed
+from tests.callbacks import call_event, callback_body, signed
 from tests.hostile import (
     CALLBACK,
     RawResponse,
@@ -206,17 +208,136 @@ async def test_malformed_bytes_after_a_callback_get_aiohttps_400(
 
 
 async def test_an_endless_head_is_handed_to_aiohttp_which_refuses_it(settings: Settings, redis: Any) -> None:
-    """A header line that never ends is not gathered by the fast path: past MAX_HEAD_BYTES aiohttp
-    takes the connection and refuses the line as too long, before the head is complete."""
+    """A header line that never ends is not gathered by the fast path: past MAX_HEAD_BYTES (and
+    the read the head began in, 256 KiB at most) aiohttp takes the connection and refuses the
+    line as too long, before the head is complete."""
     async with served(settings, redis) as relay, connected(relay.port) as (reader, writer):
         writer.write(request_head().removesuffix(b"\r\n") + b"X-Long: ")
-        for _ in range(MAX_HEAD_BYTES // 8192 + 2):
-            writer.write(b"a" * 8192)
-            await writer.drain()
+        with contextlib.suppress(ConnectionError):  # aiohttp may close before all is sent
+            for _ in range((256 * 1024 + MAX_HEAD_BYTES) // 8192 + 2):
+                writer.write(b"a" * 8192)
+                await writer.drain()
         async with asyncio.timeout(5):
             answer = await read_response(reader)
     assert answer.status == 400
     assert b"malformed HTTP request" in answer.body
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Host": None},
+        {"Host": "relay.test", "host": "other.test"},
+        {"Content-Type": "application/json", "content-type": "text/plain"},
+        {"User-Agent": "a", "user-agent": "b"},
+        {"Sec-WebSocket-Key1": "x"},
+    ],
+    ids=["no Host", "two Hosts", "two Content-Types", "two User-Agents", "old WebSocket key"],
+)
+async def test_what_aiohttp_refuses_the_fast_path_refuses_too(
+    settings: Settings, redis: Any, keys: Keys, headers: dict[str, str | None]
+) -> None:
+    """A signed callback whose head aiohttp would refuse (400: HTTP/1.1 without Host, a header
+    RFC 9110 allows once sent twice, the old WebSocket handshake) is refused, not accepted."""
+    body = callback_body()
+    lines = [b"POST /callbacks/callfire HTTP/1.1"]
+    if "Host" in headers and headers["Host"] is None:
+        headers = {k: v for k, v in headers.items() if k != "Host"}
+    else:
+        lines.append(b"Host: relay.test") if "Host" not in headers else None
+    lines += [f"{k}: {v}".encode() for k, v in {**headers, **signed(body)}.items() if v is not None]
+    lines.append(b"Content-Length: %d" % len(body))
+    async with served(settings, redis) as relay:
+        answer = await one_answer(relay.port, b"\r\n".join(lines) + b"\r\n\r\n" + body)
+    assert answer.status == 400
+    assert b"malformed HTTP request" in answer.body
+    assert await stream_length(redis, keys) == 0
+
+
+async def test_pipelined_callbacks_after_failed_signatures_meet_the_limit(
+    make_settings: Callable[..., Settings], redis: Any, keys: Keys
+) -> None:
+    """A good callback, then 12 badly signed ones in one write, with a limit of 5 failures: as
+    on aiohttp, 5 are refused 401 and the rest 429, though all were read before any failed."""
+    settings = make_settings(auth_failure_limit=5)
+    bad = [callback_body() for _ in range(12)]
+    data = callback_request() + b"".join(
+        request_head(headers={"X-CallFire-Signature": "AAAA"}, length=len(b)) + b for b in bad
+    )
+    async with served(settings, redis) as relay:
+        answers = await responses(relay.port, data, 13)
+    assert [a.status for a in answers] == [200] + [401] * 5 + [429] * 7
+    assert await stream_length(redis, keys) == 1
+
+
+async def test_a_long_callback_pipelined_before_a_head_stays_on_the_fast_path(
+    settings: Settings, redis: Any, handed: tuple[web.Application, list[str]]
+) -> None:
+    """One read holding a callback of 100 KB and the start of the next one's head: the bytes of
+    the whole callback are not counted as head, so neither request goes to aiohttp."""
+    app, seen = handed
+    long = callback_body(call_event() | {"pad": "x" * 100_000})
+    assert len(long) > MAX_HEAD_BYTES
+    first = request_head(headers=signed(long), length=len(long)) + long
+    second = callback_request()
+    async with served(settings, redis, app) as relay, connected(relay.port) as (reader, writer):
+        writer.write(first + second[:30])
+        await asyncio.sleep(0.05)
+        writer.write(second[30:])
+        async with asyncio.timeout(5):
+            answers = [await read_response(reader) for _ in range(2)]
+    assert [a.status for a in answers] == [200, 200]
+    assert seen == []
+
+
+async def test_a_connection_keeps_only_the_bytes_of_the_request_being_read(
+    settings: Settings, redis: Any, keys: Keys
+) -> None:
+    """Callbacks sent so that every read ends inside one: the connection does not keep all it
+    was sent (to hand off from a request's first byte it keeps the bytes since the last
+    boundary); what it keeps stays near MAX_UNSPLIT_BYTES."""
+    body_size = 40_000
+    requests = []
+    for _ in range(40):
+        body = callback_body(call_event() | {"pad": "x" * body_size})
+        requests.append(request_head(headers=signed(body), length=len(body)) + body)
+    stream = b"".join(requests)
+    runner = make_runner(create_app(settings, redis), settings)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    kept: list[int] = []
+    try:
+        async with connected(runner.addresses[0][1]) as (reader, writer):
+            cut = len(requests[0]) // 2
+            for start in range(0, len(stream), len(requests[0])):  # each write ends mid-request
+                writer.write(stream[start : start + cut])
+                await writer.drain()
+                await asyncio.sleep(0.005)
+                writer.write(stream[start + cut : start + len(requests[0])])
+                await writer.drain()
+                await asyncio.sleep(0.005)
+                front = runner.server.front  # type: ignore[union-attr]
+                kept += [c.kept for c in front.connections]
+            async with asyncio.timeout(10):
+                answers = [await read_response(reader) for _ in requests]
+    finally:
+        await runner.cleanup()
+    assert [a.status for a in answers] == [200] * len(requests)
+    assert await stream_length(redis, keys) == len(requests)
+    assert max(kept) < MAX_UNSPLIT_BYTES + 2 * len(requests[0])
+
+
+async def test_an_overlong_content_length_is_400_not_500(settings: Settings, redis: Any) -> None:
+    """A Content-Length of 5,000 digits (llhttp accepts it, Python's int() refuses past 4,300):
+    a 400 with CallFire's body, not an internal error."""
+    body = callback_body()
+    head = request_head(headers=signed(body)).removesuffix(b"\r\n")
+    data = head + b"Content-Length: " + b"0" * 5000 + b"%d\r\n\r\n" % len(body) + body
+    async with served(settings, redis) as relay:
+        answer = await one_answer(relay.port, data)
+    assert answer.status == 400
+    assert orjson.loads(answer.body)["httpStatusCode"] == 400
 
 
 # --- how it ends ------------------------------------------------------------------------------
@@ -280,4 +401,37 @@ async def test_shutdown_answers_the_callback_in_flight_then_closes(
         await hang_up(idle_writer)
         await runner.cleanup()
     assert answer.status == 200
+    assert await stream_length(redis, keys) == 1
+
+
+async def test_shutdown_hands_nothing_to_aiohttp_and_waits_once(
+    make_settings: Callable[..., Settings], redis: Any, keys: Keys
+) -> None:
+    """A callback and a GET pipelined while Redis is paused, then the server is told to stop:
+    the callback is answered, the GET (not begun, as aiohttp treats a request queued behind one
+    at shutdown) is not handed over, and stopping takes the pause, not RELAY_SHUTDOWN_GRACE."""
+    settings = make_settings(redis_timeout=10, shutdown_grace=20)
+    runner = make_runner(create_app(settings, redis), settings)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    loop = asyncio.get_running_loop()
+    try:
+        async with connected(runner.addresses[0][1]) as (reader, writer):
+            await redis.execute_command("CLIENT", "PAUSE", "500", "WRITE")
+            batches = _batches()
+            writer.write(callback_request() + get("/healthz"))
+            async with asyncio.timeout(5):
+                while _batches() == batches:
+                    await asyncio.sleep(0.01)
+            started = loop.time()
+            await runner.cleanup()
+            took = loop.time() - started
+            async with asyncio.timeout(5):
+                answer = await read_response(reader)
+            assert await closed_by_server(reader, within=5)
+    finally:
+        await runner.cleanup()
+    assert answer.status == 200
+    assert took < settings.shutdown_grace / 2
     assert await stream_length(redis, keys) == 1
