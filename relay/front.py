@@ -333,14 +333,19 @@ class Connection(asyncio.Protocol):
                 return
         if self.kept > MAX_UNSPLIT_BYTES and self.whole and self.state != _IDLE:
             self._cut_since_boundary()
-        self._pace()
+        if not self.closing:
+            self._pace()
 
     def _cut_since_boundary(self) -> None:
         """Keep only the bytes of the request being read: a client whose every read ends inside
         a request would otherwise leave all it ever sent here. Costs a scan of what is kept, once
         per ``MAX_UNSPLIT_BYTES`` read at most."""
         data = b"".join(self.since_boundary)
-        data = data[message_end(data, self.whole) :]
+        try:
+            data = data[message_end(data, self.whole) :]
+        except ValueError:  # cannot happen for bytes llhttp parsed: but never keep a guess
+            self.abort()
+            return
         self.since_boundary, self.kept, self.whole = [data], len(data), 0
 
     def eof_received(self) -> bool:
