@@ -56,11 +56,15 @@ class Listener:
         self.log.info("callback refused", outcome=outcome, status=status, reason=message)
         return ApiError(status, message, headers=headers or None)
 
+    def _held_back(self, remote: str | None) -> float | None:
+        """Seconds an address past its signature-failure limit must wait; None for any other."""
+        if not self.limiter:  # none configured, or no address has failed lately
+            return None
+        return self.limiter.retry_after(client_key(remote), time.monotonic())
+
     def check_limit(self, remote: str | None) -> None:
         """429 before any work for an address past its signature-failure limit (not logged)."""
-        if not self.limiter:  # none configured, or no address has failed lately
-            return
-        wait = self.limiter.retry_after(client_key(remote), time.monotonic())
+        wait = self._held_back(remote)
         if wait is not None:
             metrics.CALLBACKS.labels("rate_limited").inc()
             message = "too many failed signatures from this address; retry later"
@@ -68,7 +72,7 @@ class Listener:
 
     def admits(self, remote: str | None) -> bool:
         """False for an address the failure limiter holds back (``check_limit`` would refuse)."""
-        return not self.limiter or self.limiter.retry_after(client_key(remote), time.monotonic()) is None
+        return self._held_back(remote) is None
 
     def _unauthorized(self, remote: str | None, message: str) -> ApiError:
         metrics.SIGNATURE_FAILURES.inc()

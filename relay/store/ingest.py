@@ -126,11 +126,6 @@ class IngestWriter:
         self._wakeup.set()
         return future
 
-    async def write(self, callback: Callback, received_at: int) -> bool:
-        """True when the events were appended, False when the body is a repeat inside the window;
-        raises what ``submit`` names."""
-        return await self.submit(callback, received_at) > 0
-
     async def _flush_forever(self) -> None:
         while True:
             await self._wakeup.wait()
