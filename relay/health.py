@@ -1,5 +1,5 @@
-"""``/healthz`` (the process answers), ``/readyz`` (Redis answers, loops are not stalled),
-``/metrics`` (Prometheus). None of them needs credentials."""
+"""``/healthz`` (the process answers, no loop is stalled), ``/readyz`` (Redis answers too, the
+parts are loaded), ``/metrics`` (Prometheus). None of them needs credentials."""
 
 from __future__ import annotations
 
@@ -14,17 +14,37 @@ from relay import metrics
 from relay.store.connect import RedisClient
 
 Check = Callable[[], str | None]
-"""A readiness check: None when fine, else what is wrong, in a few words."""
+"""A health check: None when fine, else what is wrong, in a few words."""
 
 
-class Readiness:
-    def __init__(self, redis: RedisClient, timeout: float = 1.0) -> None:
-        self.redis = redis
-        self.timeout = timeout
+class Checks:
+    """Named checks; ``problems`` are the failing ones, by name."""
+
+    def __init__(self) -> None:
         self.checks: dict[str, Check] = {}
 
     def add(self, name: str, check: Check) -> None:
         self.checks[name] = check
+
+    def problems(self) -> dict[str, str]:
+        found = {name: check() for name, check in self.checks.items()}
+        return {name: problem for name, problem in found.items() if problem}
+
+
+class Readiness:
+    """Ready: Redis answers, every part added here is loaded, and the process is alive.
+
+    ``liveness`` holds what only a restart cures (a stalled loop): /healthz answers 503 with it,
+    and the process exits with code 3 (``relay.runtime``) for its supervisor to restart it."""
+
+    def __init__(self, redis: RedisClient, timeout: float = 1.0) -> None:
+        self.redis = redis
+        self.timeout = timeout
+        self.checks = Checks()
+        self.liveness = Checks()
+
+    def add(self, name: str, check: Check) -> None:
+        self.checks.add(name, check)
 
     async def problems(self) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -33,11 +53,7 @@ class Readiness:
                 await self.redis.ping()
         except Exception as exc:
             found["redis"] = f"no answer from Redis ({type(exc).__name__})"
-        for name, check in self.checks.items():
-            problem = check()
-            if problem:
-                found[name] = problem
-        return found
+        return found | self.liveness.problems() | self.checks.problems()
 
 
 class Backlog:
@@ -77,6 +93,9 @@ def _json(status: int, data: object) -> web.Response:
 
 def setup_health(app: web.Application, readiness: Readiness, backlog: Backlog | None = None) -> None:
     async def healthz(_: web.Request) -> web.Response:
+        problems = readiness.liveness.problems()
+        if problems:
+            return _json(503, {"status": "stalled", "problems": problems})
         return _json(200, {"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:

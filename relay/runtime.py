@@ -11,8 +11,9 @@ from contextlib import asynccontextmanager
 import structlog
 from aiohttp import web
 
-from relay.app import create_app
+from relay.app import READINESS, create_app
 from relay.embedded import EmbeddedRedis
+from relay.health import Checks
 from relay.http_server import make_runner
 from relay.settings import Settings
 from relay.store.connect import RedisClient, connect
@@ -20,17 +21,22 @@ from relay.store.connect import RedisClient, connect
 log = structlog.get_logger("relay")
 
 
+async def redis_url_in_use(settings: Settings) -> str | None:
+    """RELAY_REDIS_URL; else the embedded Redis a relay process runs on RELAY_DATA_DIR; else None."""
+    if settings.redis_url is not None:
+        return settings.redis_url
+    url = await asyncio.to_thread(EmbeddedRedis(settings.data_dir).running_url)
+    if url is not None:
+        log.debug("using the embedded redis a relay process started", url=url)
+    return url
+
+
 @asynccontextmanager
 async def redis_for(settings: Settings) -> AsyncIterator[RedisClient]:
-    """The configured Redis, or an embedded one started (and stopped) around the block."""
+    """The configured Redis, or the embedded one running on RELAY_DATA_DIR, or an embedded one
+    started (and stopped) around the block."""
     embedded: EmbeddedRedis | None = None
-    url = settings.redis_url
-    if url is None:
-        embedded = EmbeddedRedis(settings.data_dir)
-        url = await asyncio.to_thread(embedded.running_url)
-        if url is not None:
-            log.debug("using the embedded redis another relay process started", url=url)
-            embedded = None
+    url = await redis_url_in_use(settings)
     if url is None:
         embedded = EmbeddedRedis(settings.data_dir)
         url = await asyncio.to_thread(embedded.start)
@@ -50,10 +56,30 @@ async def redis_for(settings: Settings) -> AsyncIterator[RedisClient]:
             log.info("embedded redis stopped")
 
 
+EXIT_STALLED = 3
+"""The exit code of a process that stopped because a loop stalled, for its supervisor to restart."""
+WATCH_EVERY = 1.0
+"""Seconds between looks at the process's liveness."""
+STALLED_CLEANUP = 10.0
+"""Past RELAY_SHUTDOWN_GRACE, how long a stalled process may take to close before it gives up."""
+
+
+async def watch(liveness: Checks, stop: asyncio.Event, every: float = WATCH_EVERY) -> None:
+    """Once a liveness check fails: log it and set ``stop``."""
+    while True:
+        await asyncio.sleep(every)
+        problems = liveness.problems()
+        if problems:
+            log.error("relay stalled; exiting with code 3 to be restarted", problems=problems)
+            stop.set()
+            return
+
+
 async def serve_until_signalled(
     settings: Settings, *, listener: bool, api: bool, workers: int, role: str
-) -> None:
-    """Serve until SIGINT or SIGTERM, then drain and close everything, in order."""
+) -> int:
+    """Serve until SIGINT or SIGTERM (exit code 0) or a stall (3), then drain and close
+    everything, in order."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -62,6 +88,7 @@ async def serve_until_signalled(
         app = create_app(settings, redis, listener=listener, api=api, workers=workers)
         runner = make_runner(app, settings)
         await runner.setup()
+        watchdog = asyncio.create_task(watch(app[READINESS].liveness, stop), name="watchdog")
         try:
             site = web.TCPSite(runner, settings.host, settings.port)
             await site.start()
@@ -73,5 +100,12 @@ async def serve_until_signalled(
             await stop.wait()
             log.info("relay stopping", role=role)
         finally:
-            await runner.cleanup()
+            stalled = watchdog.done() and not watchdog.cancelled()
+            watchdog.cancel()
+            try:
+                async with asyncio.timeout(settings.shutdown_grace + STALLED_CLEANUP if stalled else None):
+                    await runner.cleanup()
+            except TimeoutError:
+                log.error("relay did not close in time; exiting anyway", role=role)
     log.info("relay stopped", role=role)
+    return EXIT_STALLED if stalled else 0

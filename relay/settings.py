@@ -29,6 +29,7 @@ from pydantic_settings import (
 
 from relay.egress import EgressAllow
 from relay.secrets import ApiCredentials, CallfireSecrets
+from relay.store.connect import url_problem
 
 ENV_PREFIX = "RELAY_"
 
@@ -211,27 +212,44 @@ class Settings(BaseSettings):
     )
     attempts_kept: int = Field(50, ge=0, description="Recent delivery attempts kept per webhook.")
     workers: int = Field(1, ge=0, description="Worker loops `relay run` starts beside the listener.")
+    stall_timeout: Duration = Field(
+        60.0,
+        gt=0,
+        description="A delivery loop that has not gone round for this long is stalled: /healthz "
+        "answers 503 and the process exits with code 3, for its supervisor to restart it.",
+    )
 
     # --- Logs ------------------------------------------------------------------------------
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="`json` for production, `console` for people; `auto` picks by TTY."
     )
-    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="`debug`, `info`, `warning` or `error`, in any case."
+    )
 
     @field_validator("redis_url")
     @classmethod
-    def _known_scheme(cls, value: str | None) -> str | None:
+    def _well_formed_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        schemes = ("redis://", "rediss://", "unix://", "redis+sentinel://")
-        if not value.startswith(schemes):
-            raise ValueError("must start with redis://, rediss://, unix:// or redis+sentinel://")
+        problem = url_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _cluster_needs_url(self) -> Settings:
-        if self.redis_cluster and not self.redis_url:
+        if not self.redis_cluster:
+            return self
+        if not self.redis_url:
             raise ValueError("RELAY_REDIS_CLUSTER needs RELAY_REDIS_URL naming a cluster node")
+        if not self.redis_url.startswith(("redis://", "rediss://")):
+            raise ValueError("RELAY_REDIS_CLUSTER needs a redis:// or rediss:// RELAY_REDIS_URL")
         return self
 
     @classmethod

@@ -85,6 +85,12 @@ def test_settings_never_print_a_secret() -> None:
         ({"RELAY_PARTITIONS": "many"}, "RELAY_PARTITIONS"),
         ({"RELAY_PARTITIONS": "0"}, "RELAY_PARTITIONS"),
         ({"RELAY_REDIS_URL": "http://example.com"}, "RELAY_REDIS_URL"),
+        ({"RELAY_REDIS_URL": "redis://127.0.0.1:/0"}, "RELAY_REDIS_URL"),
+        ({"RELAY_REDIS_URL": "redis://127.0.0.1:70000/0"}, "RELAY_REDIS_URL"),
+        ({"RELAY_REDIS_URL": "redis://:6379/0"}, "RELAY_REDIS_URL"),
+        ({"RELAY_REDIS_URL": "redis+sentinel://127.0.0.1:26379"}, "RELAY_REDIS_URL"),
+        ({"RELAY_REDIS_URL": "unix://", "RELAY_REDIS_CLUSTER": "true"}, "RELAY_REDIS_URL"),
+        ({"RELAY_REDIS_URL": "unix:///run/redis.sock", "RELAY_REDIS_CLUSTER": "true"}, "RELAY_REDIS_CLUSTER"),
         ({"RELAY_LOG_LEVEL": "loud"}, "RELAY_LOG_LEVEL"),
         ({"RELAY_RETRY_SCHEDULE": "5s, soon"}, "RELAY_RETRY_SCHEDULE"),
         ({"RELAY_REDIS_MIN_REPLICAS": "-1"}, "RELAY_REDIS_MIN_REPLICAS"),
@@ -187,3 +193,23 @@ def test_endless_durations_are_refused(value: str) -> None:
     """A duration that overflows or exceeds ten years is an error, not a silently disabled timeout."""
     with pytest.raises(ValidationError, match=r"longer than ten years|not a duration"):
         Settings(delivery_timeout=value)
+
+
+@pytest.mark.parametrize("value", ["INFO", "Warning", " debug "])
+def test_log_level_is_accepted_in_any_case(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """RELAY_LOG_LEVEL=INFO means info: the level is read in any case."""
+    monkeypatch.setenv("RELAY_LOG_LEVEL", value)
+    monkeypatch.setenv("RELAY_LOG_FORMAT", "JSON")
+    settings = Settings.load()
+    assert (settings.log_level, settings.log_format) == (value.strip().lower(), "json")
+
+
+def test_a_bad_redis_url_is_named_without_its_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A malformed RELAY_REDIS_URL is named with what is wrong, and its password is not printed."""
+    monkeypatch.setenv("RELAY_REDIS_URL", "redis://:hunter2@127.0.0.1:/0")
+    assert main(["check"]) == 2
+    err = capsys.readouterr().err
+    assert "RELAY_REDIS_URL: has an empty port" in err
+    assert "hunter2" not in err

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from redis.asyncio.connection import Connection
 
-from relay.store.connect import HiredisPackingConnection, connect
+from relay.store.connect import HiredisPackingConnection, connect, url_problem
 
 
 @pytest.mark.parametrize(
@@ -30,3 +30,32 @@ def test_plain_redis_urls_use_the_fast_packer() -> None:
     tls = connect("rediss://127.0.0.1:1/0")
     assert fast.connection_pool.connection_class is HiredisPackingConnection
     assert tls.connection_pool.connection_class is not HiredisPackingConnection
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("redis://127.0.0.1:6379/0", None),
+        ("redis://127.0.0.1", None),
+        ("rediss://user:p%40ss@redis.example:6380/2", None),
+        ("redis://[::1]:6379/0", None),
+        ("unix:///run/redis.sock?db=1", None),
+        ("redis+sentinel://:pw@s1:26379,s2:26380/mymaster/1", None),
+        ("redis://127.0.0.1:/0", "has an empty port after 127.0.0.1:"),
+        ("redis://127.0.0.1:0/0", "has a bad port '0' (1-65535)"),
+        ("redis://127.0.0.1:65536/0", "has a bad port '65536' (1-65535)"),
+        ("redis://127.0.0.1:abc/0", "has a bad port 'abc' (1-65535)"),
+        ("redis://:6379/0", "names no host"),
+        ("redis:///0", "names no host"),
+        ("redis://u:secret@:6379", "names no host"),
+        ("redis://127.0.0.1:6379/zero", "has a bad database 'zero' (a number)"),
+        ("unix://", "names no socket path: unix:///run/redis.sock"),
+        ("redis+sentinel://s1:26379,s2:/mymaster", "has an empty port after s2:"),
+        ("redis+sentinel://s1:26379", "names no service: redis+sentinel://host:26379/mymaster"),
+        ("http://127.0.0.1:6379", "must start with redis://, rediss://, unix:// or redis+sentinel://"),
+        ("127.0.0.1:6379", "must start with redis://, rediss://, unix:// or redis+sentinel://"),
+    ],
+)
+def test_url_problems_are_named(url: str, problem: str | None) -> None:
+    """A Redis URL with an empty or bad port, no host, no socket path or an unknown scheme is refused."""
+    assert url_problem(url) == problem

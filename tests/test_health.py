@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
+import pytest
 
 from relay.app import READINESS
 from relay.settings import Settings
 from relay.store.connect import RedisClient, connect
+from tests.redis_server import PrivateRedis
 from tests.traffic import RunningRelay, running_relay
 
 
@@ -60,3 +63,47 @@ async def test_a_failing_readiness_check_is_reported_by_name(
         status, body = await probe(relay, "/readyz")
     assert status == 503
     assert body["problems"] == {"delivery": "1 delivery loop(s) stalled for 95s"}
+
+
+@pytest.fixture
+def frozen_redis() -> Iterator[PrivateRedis]:
+    """A Redis of this test's own, which the test may freeze (SIGSTOP) to stall every call."""
+    server = PrivateRedis()
+    server.start()
+    yield server
+    if server.process is not None:
+        server.process.send_signal(signal.SIGCONT)
+    server.close()
+
+
+async def healthz_within(relay: RunningRelay, status: int, within: float = 10.0) -> tuple[int, Any]:
+    """Poll /healthz until it answers ``status``, bounded."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        found = await probe(relay, "/healthz")
+        if found[0] == status or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.05)
+
+
+async def test_a_stalled_delivery_loop_fails_liveness(
+    make_settings: Callable[..., Settings], frozen_redis: PrivateRedis
+) -> None:
+    """A delivery loop stuck past RELAY_STALL_TIMEOUT (its Redis frozen) makes /healthz 503 naming it."""
+    settings = make_settings(redis_url=frozen_redis.url, stall_timeout="0.5s")
+    redis = connect(frozen_redis.url)
+    try:
+        async with running_relay(settings, redis, listener=False, api=False, workers=1) as relay:
+            assert await ready_within(relay) == (200, {"status": "ok"})
+            assert await probe(relay, "/healthz") == (200, {"status": "ok"})
+            assert frozen_redis.process is not None
+            frozen_redis.process.send_signal(signal.SIGSTOP)
+            try:
+                status, body = await healthz_within(relay, 503)
+            finally:
+                frozen_redis.process.send_signal(signal.SIGCONT)
+    finally:
+        await redis.aclose()
+    assert status == 503
+    assert body["status"] == "stalled"
+    assert "delivery loop(s) stalled for" in body["problems"]["delivery"]

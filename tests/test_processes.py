@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -13,6 +14,7 @@ import pytest
 
 from tests.callbacks import SECRET, call_event, callback_body, signed
 from tests.processes import RelayProcess, relay_env
+from tests.redis_server import PrivateRedis
 
 pytestmark = pytest.mark.slow
 
@@ -89,3 +91,28 @@ def test_embedded_redis_keeps_callbacks_across_restarts(
     assert shown["resource"] == "OutboundCall"
     assert "7420017300281076000" in shown["event_json"]
     assert second.terminate() == 0
+
+
+def test_a_stalled_worker_exits_3_after_logging_it(tmp_path: Path, processes: list[RelayProcess]) -> None:
+    """A delivery loop stuck past RELAY_STALL_TIMEOUT: the stall is logged and the process exits 3."""
+    redis = PrivateRedis()
+    redis.start()
+    try:
+        settings = {"redis_url": redis.url, "stall_timeout": "1s", "shutdown_grace": "1s"}
+        worker = RelayProcess("work", tmp_path / "work.log", **settings)
+        processes.append(worker)
+        worker.start()
+        assert redis.process is not None
+        redis.process.send_signal(signal.SIGSTOP)
+        try:
+            assert worker.proc is not None
+            code = worker.proc.wait(timeout=60)
+        finally:
+            redis.process.send_signal(signal.SIGCONT)
+    finally:
+        redis.close()
+    assert code == 3
+    stalls = [json.loads(line) for line in worker.log().splitlines() if "relay stalled" in line]
+    assert len(stalls) == 1
+    assert stalls[0]["level"] == "error"
+    assert "delivery loop(s) stalled" in stalls[0]["problems"]["delivery"]

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from relay import __version__
 from relay.cli import check, config, deadletters, events, processes, receive, webhooks
 from relay.cli.common import CliError
 from relay.settings import ConfigError, Settings
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Receive signed CallFire callbacks, keep them on Redis streams, deliver them "
         "to subscribed webhooks.",
     )
+    parser.add_argument("--version", action="version", version=f"relay {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in MODULES:
         module.register(sub)

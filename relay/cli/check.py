@@ -23,8 +23,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
 from relay.cli.common import load_settings, run_async
-from relay.embedded import EmbeddedRedis
 from relay.keys import Keys
+from relay.runtime import redis_url_in_use
 from relay.settings import Settings
 from relay.store.connect import RedisClient, connect, display_url
 
@@ -205,7 +205,7 @@ async def gather(redis: RedisClient, settings: Settings) -> list[Finding]:
 
 async def run_check(settings: Settings, call_timeout: float) -> list[Finding]:
     findings = settings_findings(settings, Settings.unknown_env())
-    target = settings.redis_url or await asyncio.to_thread(EmbeddedRedis(settings.data_dir).running_url)
+    target = await redis_url_in_use(settings)
     if target is None:
         return findings  # no Redis named, none embedded running: nothing to connect to
     url = display_url(target)

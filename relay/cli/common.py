@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from relay import logs
 from relay.keys import Keys
-from relay.runtime import redis_for
+from relay.runtime import redis_url_in_use
 from relay.settings import Settings
-from relay.store.connect import RedisClient
+from relay.store.connect import RedisClient, connect
 
 
 class CliError(Exception):
@@ -36,20 +37,38 @@ def run_async(coro_fn: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
         return runner.run(coro_fn()) or 0
 
 
+@asynccontextmanager
+async def running_redis(settings: Settings) -> AsyncIterator[RedisClient]:
+    """The Redis a relay with these settings uses: RELAY_REDIS_URL, else the embedded one a
+    running ``relay run`` keeps on RELAY_DATA_DIR. Never starts one: an empty Redis would answer
+    every question with "none"."""
+    url = await redis_url_in_use(settings)
+    if url is None:
+        raise CliError(
+            f"no relay is running on RELAY_DATA_DIR={settings.data_dir} (no embedded Redis "
+            "there): start one with `relay run`, or set RELAY_REDIS_URL"
+        )
+    client = connect(url, cluster=settings.redis_cluster)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
 T = TypeVar("T")
 
 
 def on_redis(
     build: Callable[[RedisClient, Keys], T], action: Callable[[T, argparse.Namespace], Awaitable[int]]
 ) -> Callable[[argparse.Namespace], int]:
-    """A sub-command's handler: load the settings, open their Redis (or the embedded one), and run
+    """A sub-command's handler: load the settings, open the Redis the relay uses, and run
     ``action`` on what ``build`` makes of it (a store of the relay's, from the client and the keys)."""
 
     def handler(args: argparse.Namespace) -> int:
         settings = load_settings()
 
         async def run() -> int:
-            async with redis_for(settings) as redis:
+            async with running_redis(settings) as redis:
                 return await action(build(redis, Keys(settings.key_prefix, settings.partitions)), args)
 
         return run_async(run)

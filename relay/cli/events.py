@@ -9,10 +9,9 @@ from typing import Any, cast
 
 import orjson
 
-from relay.cli.common import load_settings, run_async
+from relay.cli.common import load_settings, run_async, running_redis
 from relay.events import StreamEvent
 from relay.keys import Keys
-from relay.runtime import redis_for
 from relay.settings import Settings
 from relay.store.connect import RedisClient
 
@@ -54,7 +53,7 @@ def render(entry_id: bytes, event: StreamEvent | None) -> str:
 
 async def _tail(settings: Settings, count: int, follow: bool) -> int:
     keys = Keys(settings.key_prefix, settings.partitions)
-    async with redis_for(settings) as redis:
+    async with running_redis(settings) as redis:
         seen: set[bytes] = set()
         while True:
             for entry_id, event in await newest(redis, keys, count):

@@ -97,7 +97,9 @@ class DeliveryService:
         self.stopping = asyncio.Event()
         consumers = [consumer_name(n) for n in range(workers)]
         self.readers = [self._reader(p, c) for c in consumers for p in range(keys.partitions)]
-        self.stall_after = settings.delivery_timeout * 2 + 30
+        self.stall_after = settings.stall_timeout
+        self.ready_at = 0.0
+        """When the webhook view was loaded (monotonic): a reader's wait for it is no stall."""
         self._tasks: list[asyncio.Task[None]] = []
 
     def _reader(self, partition: int, consumer: str) -> PartitionReader:
@@ -139,14 +141,18 @@ class DeliveryService:
         log.info("delivery workers stopped")
 
     def problem(self) -> str | None:
-        """Readiness: None when every reader went round lately."""
+        """Readiness: None once the webhook table is loaded."""
+        return None if self.ready.is_set() else "the webhook table is not loaded yet"
+
+    def stall(self) -> str | None:
+        """Liveness: None when every reader went round within RELAY_STALL_TIMEOUT."""
         if not self.ready.is_set():
-            return "the webhook table is not loaded yet"
+            return None
         now = time.monotonic()
-        stalled = [r for r in self.readers if now - r.beat > self.stall_after]
+        idle = [now - max(r.beat, self.ready_at) for r in self.readers]
+        stalled = [seconds for seconds in idle if seconds > self.stall_after]
         if stalled:
-            oldest = max(now - r.beat for r in stalled)
-            return f"{len(stalled)} delivery loop(s) stalled for {oldest:.0f}s"
+            return f"{len(stalled)} delivery loop(s) stalled for {max(stalled):.0f}s"
         return None
 
     async def _load_view(self) -> None:
@@ -161,6 +167,7 @@ class DeliveryService:
                     log.warning("cannot load the webhook table yet; retrying", error=type(exc).__name__)
                 await asyncio.sleep(backoff(failures, self.rand))
                 continue
+            self.ready_at = time.monotonic()
             self.ready.set()
             return
 

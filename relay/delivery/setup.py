@@ -27,6 +27,7 @@ def setup_delivery(
     service = DeliveryService(settings, redis, keys, workers=workers)
     app[DELIVERY] = service
     readiness.add("delivery", service.problem)
+    readiness.liveness.add("delivery", service.stall)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         await service.start()

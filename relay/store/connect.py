@@ -60,6 +60,48 @@ def connect(url: str, *, cluster: bool = False, **options: Any) -> RedisClient:
     return Redis.from_url(url, **options)
 
 
+SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
+
+
+def _address_problem(address: str) -> str | None:
+    """What is wrong with one ``host[:port]`` of a URL, if anything. Pure."""
+    host, colon, port = address.rpartition(":") if not address.endswith("]") else ("", "", "")
+    if not colon:
+        host = address
+    if not host or host == "[]":
+        return "names no host"
+    if colon and not port:
+        return f"has an empty port after {host}:"
+    if colon and not (port.isdigit() and 1 <= int(port) <= 65535):
+        return f"has a bad port {port!r} (1-65535)"
+    return None
+
+
+def url_problem(url: str) -> str | None:
+    """What makes ``url`` unfit to name a Redis, in a few words; None when it is fit. Pure.
+
+    The URL itself is not repeated, as it may carry a password."""
+    if not url.startswith(SCHEMES):
+        return "must start with " + ", ".join(SCHEMES[:-1]) + " or " + SCHEMES[-1]
+    parsed = urlparse(url)
+    if url.startswith("unix://"):
+        return None if parsed.path else "names no socket path: unix:///run/redis.sock"
+    netloc = parsed.netloc.rpartition("@")[2]
+    addresses = netloc.split(",") if url.startswith("redis+sentinel://") else [netloc]
+    for address in addresses:
+        problem = _address_problem(address)
+        if problem:
+            return problem
+    path = [p for p in parsed.path.split("/") if p]
+    if url.startswith("redis+sentinel://"):
+        if not path:
+            return "names no service: redis+sentinel://host:26379/mymaster"
+        path = path[1:]
+    if len(path) > 1 or (path and not path[0].isdigit()):
+        return f"has a bad database {'/'.join(path)!r} (a number)"
+    return None
+
+
 def display_url(url: str) -> str:
     """``url`` fit for a log line or an error message: any password replaced by ``***``."""
     parsed = urlparse(url)
