@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from relay.api import setup_api
+from relay.console import setup_console
 from relay.delivery import setup_delivery
 from relay.errors import error_middleware
 from relay.health import Backlog, Readiness, setup_health
@@ -65,4 +66,5 @@ def create_app(
         setup_delivery(app, settings, redis, keys, readiness, workers)
     if api:
         setup_api(app, settings, redis, keys)
+        setup_console(app, settings, redis, keys)
     return app

@@ -54,6 +54,21 @@ class CallfireSecrets:
         return self.shared
 
 
+def basic_pair(authorization: str | None) -> tuple[bytes, bytes] | None:
+    """The user and password an ``Authorization: Basic ...`` header holds, if it holds a pair."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True)
+    except ValueError:
+        return None
+    user, sep, password = decoded.partition(b":")
+    return (user, password) if sep else None
+
+
 @dataclass(frozen=True, repr=False)
 class ApiCredentials:
     """``RELAY_API_CREDENTIALS``: ``user:password`` pairs for HTTP Basic on the Webhooks API."""
@@ -86,18 +101,10 @@ class ApiCredentials:
 
         Every pair is compared, in constant time, whatever matched first.
         """
-        if not authorization or not self.pairs:
+        given = basic_pair(authorization)
+        if given is None or not self.pairs:
             return False
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            decoded = base64.b64decode(token.strip(), validate=True)
-        except ValueError:
-            return False
-        user, sep, password = decoded.partition(b":")
-        if not sep:
-            return False
+        user, password = given
         ok = False
         for want_user, want_password in self.pairs:
             user_ok = hmac.compare_digest(user, want_user)

@@ -14,18 +14,20 @@ from relay.secrets import ApiCredentials
 
 log = structlog.get_logger("relay.api")
 
-PROTECTED = "/v2"
+PROTECTED = ("/v2", "/console")
+"""The API, and the console (its pages for people), behind the same credentials."""
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="relay", charset="UTF-8"'}
 RETRY = {"Retry-After": "5"}
 
 
 def protected(path: str) -> bool:
-    return path == PROTECTED or path.startswith(PROTECTED + "/")
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in PROTECTED)
 
 
 def api_middleware(credentials: ApiCredentials, read_timeout: float) -> Middleware:
-    """Everything under ``/v2``, in order: HTTP Basic (401 with a challenge unless a configured
-    pair is given; 403 when none is configured), then the body read within ``read_timeout``,
+    """Everything under ``/v2`` and ``/console``, in order: HTTP Basic (401 with a challenge
+    unless a configured pair is given; 403 when none is configured), then the body read within
+    ``read_timeout``,
     then the handler, a Redis failure becoming 503 with Retry-After. One layer, which any other
     path (the callbacks above all) passes straight through."""
 

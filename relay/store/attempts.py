@@ -94,3 +94,14 @@ class Attempts:
         pipe.lrange(key, offset, offset + limit - 1)
         total, raws = await pipe.execute()
         return int(total), [orjson.loads(raw) for raw in raws]
+
+    async def newest(self, webhook_ids: list[int], count: int) -> dict[int, list[bytes]]:
+        """Up to ``count`` newest records of each webhook, as stored (newest first), in one round
+        trip."""
+        if not webhook_ids or count <= 0:
+            return {webhook_id: [] for webhook_id in webhook_ids}
+        pipe = self.redis.pipeline(transaction=False)
+        for webhook_id in webhook_ids:
+            pipe.lrange(self.keys.attempts(webhook_id), 0, count - 1)
+        found = await pipe.execute()
+        return {webhook_id: list(raws) for webhook_id, raws in zip(webhook_ids, found, strict=True)}
