@@ -76,7 +76,3 @@ class Keys:
     @property
     def dead_letters(self) -> str:
         return f"{self.prefix}:{{dead}}:letters"
-
-    # --- workers ----------------------------------------------------------------------------
-    def heartbeat(self, consumer: str) -> str:
-        return f"{self.prefix}:{{workers}}:alive:{consumer}"

@@ -126,6 +126,8 @@ def callfire_valid(received: Received, secret: str) -> bool:
 
 
 def standard_verified(received: Received, secret: str) -> Any:
-    """The Standard Webhooks check, by the public library, with a plain secret given as bytes;
-    raises ``standardwebhooks.webhooks.WebhookVerificationError`` when it fails."""
-    return StandardWebhook(secret.encode()).verify(received.body, received.headers)
+    """The Standard Webhooks check, by the public library: a ``whsec_`` secret as the library
+    takes it, a plain one as its bytes; raises
+    ``standardwebhooks.webhooks.WebhookVerificationError`` when it fails."""
+    key = secret if secret.startswith("whsec_") else secret.encode()
+    return StandardWebhook(key).verify(received.body, received.headers)

@@ -14,9 +14,8 @@ from standardwebhooks.webhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from relay.callback import parse_callback
-from relay.delivery.message import Delivery, OutboundRequest, Prepared, build_request
+from relay.delivery.message import Delivery, OutboundRequest, Prepared
 from relay.events import StreamEvent, events_of, outbound_body
-from relay.signing import outbound_headers
 from relay.webhooks.model import Webhook
 from tests.callbacks import call_event, callback_body
 from tests.sink import Received, callfire_valid, standard_verified
@@ -77,7 +76,7 @@ def test_member_is_a_flat_list_of_the_fields() -> None:
 def test_body_is_the_callfire_envelope_with_the_event_exact() -> None:
     """The relay webhook's id and name, the resource type, and the event's JSON untouched."""
     event = an_event()
-    request = build_request(Delivery(42, 1, event), a_webhook(), NOW)
+    request = Prepared(a_webhook()).request(Delivery(42, 1, event), NOW)
     head = orjson.loads(request.body)
     assert (head["webhookId"], head["webhookName"], head["resourceType"]) == (42, "billing", "OutboundCall")
     assert request.body.endswith(b'"events":[' + event.json + b"]}")
@@ -85,7 +84,7 @@ def test_body_is_the_callfire_envelope_with_the_event_exact() -> None:
 
 def test_signatures_verify_like_a_receiver_would() -> None:
     """X-CallFire-Signature and webhook-signature both verify with the plain secret."""
-    request = build_request(Delivery(42, 1, an_event()), a_webhook(), NOW)
+    request = Prepared(a_webhook()).request(Delivery(42, 1, an_event()), NOW)
     got = received(request)
     assert callfire_valid(got, "plain-secret")
     assert not callfire_valid(got, "another-secret")
@@ -96,24 +95,23 @@ def test_signatures_verify_like_a_receiver_would() -> None:
 def test_whsec_secret_signs_with_its_decoded_bytes() -> None:
     """A `whsec_<base64>` secret keys the Standard Webhooks HMAC with the decoded bytes."""
     key = base64.b64encode(b"0123456789abcdef").decode()
-    request = build_request(
-        Delivery(42, 1, an_event()), a_webhook(secret=SecretStr(f"whsec_{key}")), time.time()
-    )
+    webhook = a_webhook(secret=SecretStr(f"whsec_{key}"))
+    request = Prepared(webhook).request(Delivery(42, 1, an_event()), time.time())
     StandardWebhook(f"whsec_{key}").verify(request.body, {k.lower(): v for k, v in request.headers.items()})
 
 
 def test_webhook_id_is_stable_across_attempts() -> None:
     """Every attempt of one delivery carries the same webhook-id; another webhook's differs."""
     event = an_event()
-    first = build_request(Delivery(42, 1, event), a_webhook(), NOW).headers["webhook-id"]
-    later = build_request(Delivery(42, 5, event), a_webhook(), NOW + 600).headers["webhook-id"]
-    other = build_request(Delivery(43, 1, event), a_webhook(id=43), NOW).headers["webhook-id"]
+    first = Prepared(a_webhook()).request(Delivery(42, 1, event), NOW).headers["webhook-id"]
+    later = Prepared(a_webhook()).request(Delivery(42, 5, event), NOW + 600).headers["webhook-id"]
+    other = Prepared(a_webhook(id=43)).request(Delivery(43, 1, event), NOW).headers["webhook-id"]
     assert first == later != other
 
 
 def test_without_a_secret_nothing_is_signed() -> None:
     """A webhook without a secret gets no signature headers (the id and timestamp still)."""
-    headers = build_request(Delivery(42, 1, an_event()), a_webhook(secret=None), NOW).headers
+    headers = Prepared(a_webhook(secret=None)).request(Delivery(42, 1, an_event()), NOW).headers
     assert "X-CallFire-Signature" not in headers and "webhook-signature" not in headers
     assert headers["webhook-timestamp"] == str(int(NOW))
 
@@ -121,14 +119,14 @@ def test_without_a_secret_nothing_is_signed() -> None:
 def test_fields_trim_keeps_big_ids_exact() -> None:
     """`fields` trims the envelope; an id past 2^53 survives byte for byte."""
     webhook = a_webhook(fields="webhookId,events(resource(id))")
-    body = build_request(Delivery(42, 1, an_event()), webhook, NOW).body
+    body = Prepared(webhook).request(Delivery(42, 1, an_event()), NOW).body
     assert body == b'{"webhookId":42,"events":[{"resource":{"id":7420017300281076000}}]}'
 
 
 def test_non_strict_ssl_turns_verification_off_for_that_webhook() -> None:
     """nonStrictSsl: true -> no certificate verification; the default verifies."""
-    assert not build_request(Delivery(42, 1, an_event()), a_webhook(nonStrictSsl=True), NOW).verify_ssl
-    assert build_request(Delivery(42, 1, an_event()), a_webhook(), NOW).verify_ssl
+    assert not Prepared(a_webhook(nonStrictSsl=True)).request(Delivery(42, 1, an_event()), NOW).verify_ssl
+    assert Prepared(a_webhook()).request(Delivery(42, 1, an_event()), NOW).verify_ssl
 
 
 @pytest.mark.parametrize("name", [None, "billing", 'quo"te \\ back', "café 😀 \u2028"])
@@ -140,16 +138,8 @@ def test_prepared_body_is_the_envelope_byte_for_byte(name: str | None, timestamp
     assert Prepared(webhook).body(event) == outbound_body(event, 42, name or "")
 
 
-def test_prepared_signatures_are_the_signing_modules() -> None:
-    """Signing with keys made once gives the headers `relay.signing.outbound_headers` gives."""
-    delivery = Delivery(42, 1, an_event())
-    request = Prepared(a_webhook(secret=SecretStr("whsec_MDEyMzQ1Njc4OWFiY2RlZg=="))).request(delivery, NOW)
-    expected = outbound_headers("whsec_MDEyMzQ1Njc4OWFiY2RlZg==", delivery.id, int(NOW), request.body)
-    assert {k: request.headers[k] for k in expected} == expected
-
-
 def test_a_line_break_in_the_delivery_id_makes_the_delivery_poison() -> None:
     """An entry whose callback id would break the webhook-id header line cannot become a request."""
     event = dataclasses.replace(an_event(), callback="ab\r\nX-Evil: 1")
     with pytest.raises(ValueError, match="line break"):
-        build_request(Delivery(42, 1, event), a_webhook(), NOW)
+        Prepared(a_webhook()).request(Delivery(42, 1, event), NOW)

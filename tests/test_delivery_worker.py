@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from relay.delivery import DELIVERY
 from relay.settings import Settings
@@ -35,17 +37,20 @@ async def test_body_is_callfire_envelope_with_event_exact(make_settings: Make, r
         assert got.headers["content-type"] == "application/json"
 
 
+@pytest.mark.parametrize("secret", [HOOK_SECRET, "whsec_" + base64.b64encode(b"k" * 24).decode()])
 async def test_both_signatures_verify_as_a_receiver_checks_them(
-    make_settings: Make, redis: RedisClient
+    make_settings: Make, redis: RedisClient, secret: str
 ) -> None:
-    """X-CallFire-Signature and the Standard Webhooks signature both verify on the bytes sent."""
+    """X-CallFire-Signature and the Standard Webhooks signature (checked by the public
+    standardwebhooks library) both verify on the bytes the worker sent, for both secret kinds."""
     async with open_harness(make_settings, redis) as h:
-        await h.webhook()
+        await h.webhook(secret=SecretStr(secret))
         await h.start()
         await h.publish()
         (got,) = await h.sink.wait_for(1)
-        assert callfire_valid(got, HOOK_SECRET)
-        assert standard_verified(got, HOOK_SECRET)["webhookId"] is not None
+        assert callfire_valid(got, secret)
+        assert not callfire_valid(got, "another-secret")
+        assert standard_verified(got, secret)["webhookId"] is not None
 
 
 async def test_fields_selector_trims_the_body(make_settings: Make, redis: RedisClient) -> None:

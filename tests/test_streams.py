@@ -39,7 +39,7 @@ async def streams(redis: RedisClient, keys: Keys) -> Streams:
 
 
 async def read_all(streams: Streams, consumer: str = "c1", now_ms: int | None = None) -> list[Entry]:
-    entries, _ = await streams.read(0, consumer, 100, 1, now_ms)
+    entries, _ = await streams.take(0, consumer, 100, now_ms)
     return entries
 
 
@@ -64,15 +64,15 @@ async def test_lost_group_is_recreated_and_reads_from_the_start(
 async def test_one_read_returns_both_streams(streams: Streams, redis: RedisClient, keys: Keys) -> None:
     """Events and deliveries come back from one XREADGROUP, each marked with its stream."""
     await redis.xadd(keys.events(0), event().to_fields())  # type: ignore[arg-type]
-    await streams.append_delivery(0, Delivery(7, 2, event()).to_fields())
+    await redis.xadd(keys.deliveries(0), Delivery(7, 2, event()).to_fields())  # type: ignore[arg-type]
     entries = await read_all(streams)
     assert sorted(e.replay for e in entries) == [False, True]
 
 
-async def test_due_retry_moves_with_its_event_exact(streams: Streams, keys: Keys) -> None:
+async def test_due_retry_moves_with_its_event_exact(streams: Streams, redis: RedisClient, keys: Keys) -> None:
     """A due retry comes back as a deliveries entry whose event JSON is byte for byte the same."""
     delivery = Delivery(7, 2, event(EXACT))
-    await streams.schedule(0, 1000, delivery.member())
+    await redis.zadd(keys.scheduled(0), {delivery.member(): 1000})
     (entry,) = await read_all(streams, now_ms=1000)
     assert entry.replay
     assert Delivery.from_fields(entry.fields) == delivery
@@ -82,8 +82,8 @@ async def test_retry_not_yet_due_stays_and_reports_when(
     streams: Streams, redis: RedisClient, keys: Keys
 ) -> None:
     """A retry due later is not moved; the read says when it is due."""
-    await streams.schedule(0, 5000, Delivery(7, 2, event()).member())
-    entries, next_due = await streams.read(0, "c1", 100, 1, 4999)
+    await redis.zadd(keys.scheduled(0), {Delivery(7, 2, event()).member(): 5000})
+    entries, next_due = await streams.take(0, "c1", 100, 4999)
     assert entries == [] and next_due == 5000
     assert await redis.zcard(keys.scheduled(0)) == 1
 

@@ -11,10 +11,7 @@ selector, both HMAC keys) is worked out once per webhook (``Prepared``), not per
 
 from __future__ import annotations
 
-import base64
 import functools
-import hashlib
-import hmac
 from dataclasses import dataclass
 
 import orjson
@@ -22,13 +19,7 @@ import orjson
 from relay import selector
 from relay.delivery.hosts import host_of
 from relay.events import StreamEvent
-from relay.signing import (
-    CALLFIRE_HEADER,
-    WEBHOOK_ID,
-    WEBHOOK_SIGNATURE,
-    WEBHOOK_TIMESTAMP,
-    standard_webhooks_key,
-)
+from relay.signing import WEBHOOK_ID, WEBHOOK_TIMESTAMP, Signer
 from relay.webhooks.model import Webhook
 
 USER_AGENT = "relay-webhooks/1"
@@ -90,7 +81,7 @@ def _json_string(text: str) -> bytes:
 class Prepared:
     """A webhook made ready to sign requests: computed once, used for every delivery to it."""
 
-    __slots__ = ("_identity", "_selector", "_sha1", "_sha256", "host", "webhook")
+    __slots__ = ("_identity", "_selector", "_signer", "host", "webhook")
 
     def __init__(self, webhook: Webhook) -> None:
         self.webhook = webhook
@@ -99,11 +90,7 @@ class Prepared:
         self._identity = b',"webhookId":%d,"webhookName":%s,"resourceType":' % (webhook.id, name)
         self._selector = _selector(webhook.fields) if webhook.fields else None
         secret = webhook.secret.get_secret_value() if webhook.secret is not None else ""
-        self._sha1: hmac.HMAC | None = None
-        self._sha256: hmac.HMAC | None = None
-        if secret:
-            self._sha1 = hmac.new(secret.encode(), digestmod=hashlib.sha1)
-            self._sha256 = hmac.new(standard_webhooks_key(secret), digestmod=hashlib.sha256)
+        self._signer = Signer(secret) if secret else None
 
     def body(self, event: StreamEvent) -> bytes:
         """CallFire's envelope with the relay webhook's id and name, the event's JSON untouched
@@ -133,22 +120,7 @@ class Prepared:
             WEBHOOK_TIMESTAMP: str(timestamp),
             "User-Agent": USER_AGENT,
         }
-        if self._sha1 is not None and self._sha256 is not None:
-            sha1 = self._sha1.copy()
-            sha1.update(body)
-            headers[CALLFIRE_HEADER] = base64.b64encode(sha1.digest()).decode()
-            sha256 = self._sha256.copy()
-            sha256.update(b"%s.%d.%s" % (msg_id.encode(), timestamp, body))
-            headers[WEBHOOK_SIGNATURE] = "v1," + base64.b64encode(sha256.digest()).decode()
+        if self._signer is not None:
+            self._signer.sign(headers, msg_id, timestamp, body)
         webhook = self.webhook
         return OutboundRequest(webhook.callback, body, headers, verify_ssl=not webhook.non_strict_ssl)
-
-
-def body_for(event: StreamEvent, webhook: Webhook) -> bytes:
-    """CallFire's envelope with the relay webhook's id and name, trimmed by its ``fields``."""
-    return Prepared(webhook).body(event)
-
-
-def build_request(delivery: Delivery, webhook: Webhook, now: float) -> OutboundRequest:
-    """The POST of one attempt, signed at ``now`` (unix seconds)."""
-    return Prepared(webhook).request(delivery, now)

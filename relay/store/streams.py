@@ -163,15 +163,6 @@ class Streams:
             out.extend(Entry(partition, replay, entry_id, fields) for entry_id, fields in items)
         return out
 
-    async def read(
-        self, partition: int, consumer: str, count: int, block_ms: int, now_ms: int | None
-    ) -> tuple[list[Entry], int | None]:
-        """``take``, and when it found nothing, ``wait``."""
-        entries, next_due = await self.take(partition, consumer, count, now_ms)
-        if not entries and block_ms > 0:
-            entries = await self.wait(partition, consumer, block_ms)
-        return entries, next_due
-
     async def claim(self, partition: int, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
         """At most ``count`` entries pending longer than ``min_idle_ms`` on any consumer, now ours
         (XAUTOCLAIM)."""
@@ -209,14 +200,6 @@ class Streams:
             await COMPLETE.load(self.redis)
         if isinstance(result, BaseException):
             raise result
-
-    async def schedule(self, partition: int, due_ms: int, member: bytes) -> None:
-        await self.redis.zadd(self.keys.scheduled(partition), {member: due_ms})
-
-    async def append_delivery(self, partition: int, fields: Any) -> bytes:
-        """Put one delivery on the partition's deliveries stream (a dead letter replayed)."""
-        entry_id: Any = await self.redis.xadd(self.keys.deliveries(partition), fields)
-        return bytes(entry_id)
 
     async def trim(self, stream: str, now_ms: int, retention_ms: int) -> int:
         """Drop entries older than the retention that the group has acknowledged; how many.
