@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from relay import metrics
+from prometheus_client import REGISTRY
+
 from relay.embedded import free_port
 from relay.settings import Settings
 from relay.store.connect import RedisClient
@@ -97,7 +98,7 @@ async def test_redirect_is_not_followed(make_settings: Make, redis: RedisClient)
 
 async def test_410_disables_the_webhook(make_settings: Make, redis: RedisClient) -> None:
     """410 Gone switches the webhook off; later events are not sent to it."""
-    before = metrics.WEBHOOKS_DISABLED._value.get()
+    before = REGISTRY.get_sample_value("relay_webhooks_disabled_total") or 0.0
     async with open_harness(make_settings, redis) as h:
         h.sink.always("/hook", Reply(410))
         hook = await h.webhook()
@@ -107,7 +108,7 @@ async def test_410_disables_the_webhook(make_settings: Make, redis: RedisClient)
         stored = await h.store.get(hook.id)
         assert stored is not None and not stored.enabled
         assert letter.kind == "gone"
-        assert metrics.WEBHOOKS_DISABLED._value.get() == before + 1
+        assert REGISTRY.get_sample_value("relay_webhooks_disabled_total") == before + 1
         await h.sync()
         await h.publish()
         await h.settled()

@@ -9,20 +9,40 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
+from redis.asyncio.connection import Connection
 
-from relay import metrics
 from relay.settings import Settings
-from relay.store.connect import RedisClient
+from relay.store.connect import RedisClient, connect
+from relay.store.streams import COMPLETE
 from tests.callbacks import call_event
 from tests.delivery_harness import open_harness
+from tests.redis_server import PrivateRedis
 from tests.sink import Reply
 
 Make = Callable[..., Settings]
 
 
 def deferred(kind: str) -> float:
-    value: float = metrics.DELIVERIES_DEFERRED.labels(kind)._value.get()
-    return value
+    return REGISTRY.get_sample_value("relay_deliveries_deferred_total", {"kind": kind}) or 0.0
+
+
+def disabled() -> float:
+    return REGISTRY.get_sample_value("relay_webhooks_disabled_total") or 0.0
+
+
+def holding_acks(url: str, release: asyncio.Event) -> RedisClient:
+    """A client whose connections send no acknowledgement (no call of the COMPLETE script) until
+    ``release`` is set, while every other command goes through: a Redis that takes no acks."""
+
+    class AcksHeld(Connection):
+        async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            packed = command if isinstance(command, bytes) else b"".join(command)
+            if COMPLETE.sha.encode() in packed:
+                await release.wait()
+            await super().send_packed_command(command, check_health)
+
+    return connect(url, connection_class=AcksHeld)
 
 
 async def test_one_busy_host_is_never_put_off(make_settings: Make, redis: RedisClient) -> None:
@@ -58,37 +78,38 @@ async def test_readers_never_read_past_the_process_bound(make_settings: Make, re
         assert most <= 8
 
 
-async def test_unacknowledged_entries_stop_the_reading(make_settings: Make, redis: RedisClient) -> None:
+async def test_unacknowledged_entries_stop_the_reading(
+    make_settings: Make, redis_server: PrivateRedis
+) -> None:
     """While Redis takes no acknowledgements, reading stops once `bound` entries wait for theirs
     (memory stays bounded); when Redis answers again everything is delivered and acknowledged."""
-    async with open_harness(make_settings, redis, max_in_flight=4) as h:
-        await h.webhook()
-        for _ in range(60):
-            await h.publish()
-        service = await h.start()
-        completer = service.completer
-        completer.bound = 5
-        stalled = asyncio.Event()
-        send = completer._send
-
-        async def stalled_send(*args: Any) -> None:
-            await stalled.wait()
-            await send(*args)
-
-        completer._send = stalled_send  # type: ignore[method-assign]
-        await h.sink.wait_for(5)
-        deadline = time.monotonic() + 0.5  # an absence: it must not happen within this long
-        while time.monotonic() < deadline:
-            assert len(h.sink.received) <= 5 + 2 * 4 and completer.queued <= 5 + 4
-            await asyncio.sleep(0.01)
+    stalled = asyncio.Event()
+    redis = holding_acks(redis_server.url, stalled)
+    try:
+        async with open_harness(make_settings, redis, max_in_flight=4) as h:
+            await h.webhook()
+            for _ in range(60):
+                await h.publish()
+            service = await h.start()
+            completer = service.completer
+            completer.bound = 5
+            await h.sink.wait_for(5)
+            deadline = time.monotonic() + 0.5  # an absence: it must not happen within this long
+            while time.monotonic() < deadline:
+                assert len(h.sink.received) <= 5 + 2 * 4 and completer.queued <= 5 + 4
+                await asyncio.sleep(0.01)
+            assert not completer.room.is_set()  # the acks are held: reading stopped for them
+            stalled.set()
+            await h.sink.wait_for(60)
+            await h.settled()
+    finally:
         stalled.set()
-        await h.sink.wait_for(60)
-        await h.settled()
+        await redis.aclose()
 
 
 async def test_racing_410s_count_one_webhook_disabled(make_settings: Make, redis: RedisClient) -> None:
     """Two deliveries to one webhook answered 410 at once: it is switched off, and counted, once."""
-    before = metrics.WEBHOOKS_DISABLED._value.get()
+    before = disabled()
     async with open_harness(make_settings, redis) as h:
         h.sink.always("/hook", Reply(410, delay=0.05))
         hook = await h.webhook()
@@ -98,7 +119,7 @@ async def test_racing_410s_count_one_webhook_disabled(make_settings: Make, redis
         stored = await h.store.get(hook.id)
         assert stored is not None and not stored.enabled
         assert len(h.sink.at("/hook")) == 2
-    assert metrics.WEBHOOKS_DISABLED._value.get() == before + 1
+    assert disabled() == before + 1
 
 
 async def test_sweep_reads_the_cached_view_not_the_table(
