@@ -12,20 +12,10 @@ import pytest
 from relay.keys import Keys
 from relay.store.connect import connect
 from relay.store.webhooks import WebhookStore
-from relay.webhooks.model import WebhookSpec, stored
+from relay.webhooks.model import stored
 from relay.webhooks.view import WebhookView, build_index
 from tests.redis_server import PrivateRedis
-
-NOW = 1_700_000_000_000
-
-
-def spec(**values: Any) -> WebhookSpec:
-    base: dict[str, Any] = {
-        "resource": "OutboundCall",
-        "events": ["Finished"],
-        "callback": "http://127.0.0.1:9/h",
-    }
-    return WebhookSpec.model_validate({**base, **values})
+from tests.test_store_webhooks import NOW, spec
 
 
 async def eventually(condition: Callable[[], bool], within: float = 1.0) -> float:
