@@ -58,6 +58,13 @@ class Harness:
         self.services: list[DeliveryService] = []
 
     async def webhook(self, path: str = "/hook", **fields: Any) -> Webhook:
+        """A webhook on the sink's ``path``; every running service's view is made current."""
+        hook = await self.webhook_unsynced(path, **fields)
+        await self.sync()
+        return hook
+
+    async def webhook_unsynced(self, path: str = "/hook", **fields: Any) -> Webhook:
+        """A webhook on the sink's ``path``, written as the API writes it, nothing more."""
         values: dict[str, Any] = {
             "resource": "OutboundCall",
             "events": ["Finished"],
@@ -65,9 +72,7 @@ class Harness:
             "secret": SecretStr(HOOK_SECRET),
         }
         values.update(fields)
-        hook = await self.store.create(WebhookSpec.model_validate(values), now_ms())
-        await self.sync()
-        return hook
+        return await self.store.create(WebhookSpec.model_validate(values), now_ms())
 
     async def sync(self) -> None:
         """Make every running service's webhook view current."""
@@ -143,6 +148,23 @@ class Harness:
     async def close(self) -> None:
         for service in self.services:
             await service.stop()
+
+
+async def check_read_your_writes(h: Harness) -> None:
+    """With its view's background poll stopped, a running worker matches an event published right
+    after a create against the new webhook, and one published right after a delete (and a second
+    create) against the table without the deleted one."""
+    service = await h.start()
+    await service.view.stop()  # no poll: only the reads' own catching up can bring the changes
+    first = await h.webhook_unsynced("/first")
+    await h.publish(call_event())
+    await h.sink.wait_for(1, "/first")
+    assert await h.store.delete(first.id)
+    await h.webhook_unsynced("/second")
+    await h.publish(call_event())
+    await h.sink.wait_for(1, "/second")
+    await h.settled()
+    assert len(h.sink.at("/first")) == 1
 
 
 @asynccontextmanager

@@ -25,6 +25,7 @@ from relay.store.webhooks import WebhookStore
 from relay.webhooks.model import WebhookSpec
 from tests.callbacks import SECRET, call_event, callback_body, signed
 from tests.cluster import LocalCluster, LocalSentinel, with_signal
+from tests.delivery_harness import FAST, Harness, check_read_your_writes
 from tests.sink import Sink
 
 pytestmark = pytest.mark.slow
@@ -296,3 +297,53 @@ async def test_callbacks_in_deliveries_out_on_the_cluster(
     finally:
         await sink.close()
         await redis.aclose()
+
+
+async def test_read_your_writes_on_the_cluster(
+    cluster: LocalCluster, cluster_settings: Callable[..., Settings]
+) -> None:
+    """On the cluster, where the webhooks and the streams sit on different shards, a create or
+    delete answered before an event was appended counts for that event."""
+    settings = cluster_settings(egress_allow="127.0.0.0/8", **FAST)
+    keys = keys_of(settings)
+    table = cluster.node_for_key(keys.webhooks_version)
+    assert any(cluster.node_for_key(stream) is not table for stream in keys.all_events())
+    sink = await Sink().start()
+    redis = connect(settings.redis_url or "", cluster=True)
+    harness = Harness(settings, redis, sink)
+    try:
+        await check_read_your_writes(harness)
+    finally:
+        await harness.close()
+        await sink.close()
+        await redis.aclose()
+
+
+async def close_sentinel_client(redis: RedisClient) -> None:
+    """The master's client, its pool and the clients of the sentinels it asked."""
+    pool: Any = redis.connection_pool
+    await redis.aclose()
+    await pool.disconnect()
+    for client in pool.sentinel_manager.sentinels:
+        await client.aclose()
+
+
+async def test_read_your_writes_behind_sentinel(prefix: str) -> None:
+    """Behind Sentinel, a create or delete answered before an event was appended counts for it."""
+    sentinel = LocalSentinel()
+    sink = await Sink().start()
+    try:
+        await asyncio.to_thread(sentinel.start)
+        settings = Settings(
+            redis_url=sentinel.url, key_prefix=prefix, partitions=2, egress_allow="127.0.0.0/8", **FAST
+        )
+        redis = connect(sentinel.url)
+        harness = Harness(settings, redis, sink)
+        try:
+            await check_read_your_writes(harness)
+        finally:
+            await harness.close()
+            await close_sentinel_client(redis)
+    finally:
+        await sink.close()
+        await asyncio.to_thread(sentinel.close)

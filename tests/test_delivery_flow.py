@@ -140,3 +140,19 @@ async def test_sweep_reads_the_cached_view_not_the_table(
         assert await service.sweep() == 1
         assert await h.store.get(expired.id) is None
         assert await h.store.get(live.id) is not None
+
+
+async def test_a_delivery_waiting_for_its_host_is_dropped_when_its_webhook_is_deleted(
+    make_settings: Make, redis: RedisClient
+) -> None:
+    """One host, one slot: the delivery queued behind a slow one is never attempted once its
+    webhook is deleted meanwhile."""
+    async with open_harness(make_settings, redis, max_per_host=1) as h:
+        h.sink.always("/hook", Reply(200, delay=0.6))
+        hook = await h.webhook()
+        await h.start()
+        await h.publish(call_event(), call_event())
+        await h.sink.wait_for(1)
+        assert await h.store.delete(hook.id)
+        await h.settled()
+        assert len(h.sink.received) == 1

@@ -15,7 +15,7 @@ from relay.delivery import DELIVERY
 from relay.settings import Settings
 from relay.store.connect import RedisClient
 from tests.callbacks import call_event
-from tests.delivery_harness import FAST, HOOK_SECRET, open_harness
+from tests.delivery_harness import FAST, HOOK_SECRET, check_read_your_writes, open_harness
 from tests.sink import callfire_valid, standard_verified
 
 Make = Callable[..., Settings]
@@ -123,3 +123,11 @@ async def test_stalled_loop_makes_the_process_unready(
         await asyncio.sleep(0.02)
     assert resp.status == 503
     assert "stalled" in (await resp.json())["problems"]["delivery"]
+
+
+async def test_reads_see_the_webhook_changes_answered_before_them(
+    make_settings: Make, redis: RedisClient
+) -> None:
+    """Read-your-writes on one Redis: a create or delete counts for the very next event."""
+    async with open_harness(make_settings, redis) as h:
+        await check_read_your_writes(h)

@@ -13,7 +13,7 @@ from relay.keys import Keys
 from relay.store.connect import connect
 from relay.store.webhooks import WebhookStore
 from relay.webhooks.model import stored
-from relay.webhooks.view import WebhookView, build_index
+from relay.webhooks.view import WebhookView, behind, build_index
 from tests.redis_server import PrivateRedis
 from tests.test_store_webhooks import NOW, spec
 
@@ -112,3 +112,88 @@ async def test_unchanged_version_does_not_reload(two_processes: Any, monkeypatch
 
     monkeypatch.setattr(reader, "snapshot", no_snapshot)
     await view.refresh()
+
+
+@pytest.mark.parametrize(
+    ("held", "current", "reload"),
+    [
+        (None, 0, True),  # nothing loaded yet
+        (5, 5, False),
+        (5, 6, True),
+        (6, 5, False),  # read before a concurrent reload finished: that reload covers it
+        (5, 0, True),  # the counter is gone: Redis restarted empty
+        (0, 0, False),
+    ],
+)
+def test_behind(held: int | None, current: int, reload: bool) -> None:
+    """A view reloads for a newer version, or for a counter that vanished; never for an older one."""
+    assert behind(held, current) is reload
+
+
+@pytest.mark.parametrize("change", ["create", *WRITES])
+async def test_refresh_reflects_a_change_at_once(two_processes: Any, change: str) -> None:
+    """After a write made through another connection, the next refresh() reflects it (no poll)."""
+    writer, reader = two_processes
+    created = await writer.create(spec(), NOW)
+    view = WebhookView(reader)
+    await view.refresh()
+    before = view.get(created.id)
+    if change == "create":
+        created = await writer.create(spec(), NOW)
+        before = None
+    else:
+        await WRITES[change](writer, created.id)
+    await view.refresh()
+    assert view.get(created.id) != before
+    assert view.get(created.id) == await writer.get(created.id)
+
+
+class _SlowSnapshots(WebhookStore):
+    """A store whose snapshots wait, once read, until the test lets them through."""
+
+    def __init__(self, inner: WebhookStore) -> None:
+        super().__init__(inner.redis, inner.keys)
+        self.gate = asyncio.Event()
+        self.taken = asyncio.Event()
+
+    async def snapshot(self) -> Any:
+        taken = await super().snapshot()
+        self.taken.set()
+        await self.gate.wait()
+        return taken
+
+
+async def test_a_reload_started_before_a_change_does_not_end_a_later_refresh(two_processes: Any) -> None:
+    """A refresh that reads a version newer than a reload under way waits for a reload of its own."""
+    writer, reader = two_processes
+    store = _SlowSnapshots(reader)
+    view = WebhookView(store)
+    await writer.create(spec(), NOW)
+    early = asyncio.create_task(view.refresh())
+    await store.taken.wait()
+    created = await writer.create(spec(), NOW)
+    late = asyncio.create_task(view.refresh())
+    await asyncio.sleep(0.05)
+    store.gate.set()
+    await asyncio.gather(early, late)
+    assert view.get(created.id) == created
+
+
+async def test_concurrent_refreshes_share_one_reload(two_processes: Any) -> None:
+    """Twenty refreshes at once after one change read the table once, and all see the change."""
+    writer, reader = two_processes
+    view = WebhookView(reader)
+    await view.refresh()
+    created = await writer.create(spec(), NOW)
+    reloads = 0
+    snapshot = reader.snapshot
+
+    async def counted() -> Any:
+        nonlocal reloads
+        reloads += 1
+        return await snapshot()
+
+    reader.snapshot = counted  # type: ignore[method-assign]
+    await asyncio.gather(*(view.refresh() for _ in range(20)))
+    assert view.get(created.id) == created
+    assert reloads == 1

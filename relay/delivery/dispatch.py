@@ -152,8 +152,14 @@ class Dispatcher:
             await self._unbuildable(delivery, exc)
             return None
         host = prepared.host
-        if not (self.hosts.try_enter(host) or await self.hosts.enter(host)):
-            return self._defer(delivery, "host_busy", self.hosts.expected_wait(host))
+        if not self.hosts.try_enter(host):
+            if not await self.hosts.enter(host):
+                return self._defer(delivery, "host_busy", self.hosts.expected_wait(host))
+            now_webhook = self.view.get(webhook.id)
+            if now_webhook != webhook:  # deleted or changed while it waited: go by what it is now
+                self.hosts.leave(host)
+                async with asyncio.timeout(self.budget):
+                    return await self._unusual(delivery, now_webhook)
         try:
             result = await self.sender.send(request)
         except BaseException:
@@ -171,7 +177,8 @@ class Dispatcher:
             await self.outcomes.dead(delivery, "poison", f"cannot build the request: {error}"[:300])
 
     async def _unusual(self, delivery: Delivery, webhook: Webhook | None) -> Retry | None:
-        """A delivery whose webhook the view lacks, or is switched off, expired or single-use."""
+        """A delivery whose webhook the view lacks, is switched off, expired or single-use, or was
+        changed while the delivery waited for its host."""
         if webhook is None:
             webhook = await self.store.get(delivery.webhook_id)  # the view may lag a change
             if webhook is None:

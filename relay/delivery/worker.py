@@ -3,8 +3,11 @@
 Each pass: wait for room (in the process's capacity and in the acknowledgement queue), now and
 then reclaim idle entries and trim, then reserve up to a batch of slots and take that many
 entries at most, in one script that first moves due retries onto the deliveries stream; what
-the read did not use is given back. When both streams are empty, block (XREADGROUP BLOCK) with
-two slots reserved until one has something. Redis errors back off (doubling, capped, jittered);
+the read did not use is given back. Before entries read (or reclaimed) are matched, the webhook
+view is brought up to the table's version as read *after* them (``WebhookView.refresh``): an
+event whose callback came after a webhook change was answered is matched against that change.
+When both streams are empty, block (XREADGROUP BLOCK) with two slots reserved until one has
+something. Redis errors back off (doubling, capped, jittered);
 a lost group (Redis restarted empty) is created again.
 """
 
@@ -124,7 +127,7 @@ class PartitionReader:
             raise
         if move is not None:
             self._next_due, self._last_move = next_due, mono
-        self._dispatch(entries, count)
+        await self._dispatch(entries, count)
         if not entries:
             await self._wait()
 
@@ -139,13 +142,38 @@ class PartitionReader:
         except BaseException:
             self.capacity.give(2)
             raise
-        self._dispatch(entries, 2)
+        await self._dispatch(entries, 2)
 
-    def _dispatch(self, entries: list[Entry], reserved: int) -> None:
-        """Hand each entry its reserved slot; give back the slots the read did not use."""
+    async def _dispatch(self, entries: list[Entry], reserved: int) -> None:
+        """Hand each entry its reserved slot, once the webhook view has caught up with the table
+        (read-your-writes); give back the slots the read did not use."""
         self.capacity.give(reserved - len(entries))
+        if not entries:
+            return
+        try:
+            current = await self._catch_up()
+        except BaseException:
+            self.capacity.give(len(entries))
+            raise
+        if not current:  # stopping: the entries stay pending, and are reclaimed
+            self.capacity.give(len(entries))
+            return
         for entry in entries:
             self.dispatcher.dispatch(entry)
+
+    async def _catch_up(self) -> bool:
+        """``WebhookView.refresh``, retried (backing off) while it fails, so entries read are only
+        matched against a view known to be current. False if stopping came first."""
+        failures = 0
+        while not self.stopping.is_set():
+            try:
+                await self.dispatcher.view.refresh()
+                return True
+            except Exception as exc:
+                failures += 1
+                self._report(failures, exc)
+            await asyncio.sleep(backoff(failures, self.rand))
+        return False
 
     async def _maintain(self) -> None:
         mono = time.monotonic()
@@ -163,7 +191,7 @@ class PartitionReader:
             except BaseException:
                 self.capacity.give(count)
                 raise
-            self._dispatch(claimed, count)
+            await self._dispatch(claimed, count)
             if claimed:
                 log.info("entries reclaimed", partition=self.partition, count=len(claimed))
         if mono - self._last_trim >= TRIM_EVERY:

@@ -1,4 +1,14 @@
-"""A process's cached view of every webhook, kept fresh by polling the table's version counter."""
+"""A process's cached view of every webhook, brought up to the table's version counter on demand.
+
+Read-your-writes: every change to the table bumps ``keys.webhooks_version`` before it is
+answered. A worker calls ``refresh`` after each stream read that returned entries, and before it
+matches them: one GET of the version, read after the entries were (so after their callbacks were
+appended, so after any change answered before those callbacks were sent), and a reload only when
+the view is behind it. That holds on Redis Cluster too, where the version and the streams sit in
+different hash slots and no one script could read both: the order comes from the worker awaiting
+one read before sending the next. A background poll (every ``poll_interval``) also refreshes, so
+a delete reaches deliveries already under way within a second.
+"""
 
 from __future__ import annotations
 
@@ -29,10 +39,17 @@ def build_index(webhooks: Iterable[Webhook]) -> tuple[dict[int, Webhook], Index]
     return by_id, {key: tuple(items) for key, items in by_event.items()}
 
 
+def behind(held: int | None, current: int) -> bool:
+    """Whether a view holding version ``held`` must reload to reflect ``current``. Pure.
+
+    Versions only grow, so an older ``current`` (read before a concurrent reload finished) needs
+    nothing; 0 (no counter: Redis restarted empty) does, when the view holds anything else."""
+    return held is None or current > held or (current == 0 and held != 0)
+
+
 class WebhookView:
-    """A process's cached view of all webhooks: reloaded when ``keys.webhooks_version`` changes,
-    polled every ``poll_interval`` (default 0.25 s), so a change reaches every worker within 1 s
-    without a Redis read per event."""
+    """A process's cached view of all webhooks: reloaded when ``keys.webhooks_version`` moved
+    past it, on demand (``refresh``) and every ``poll_interval`` (default 0.25 s)."""
 
     def __init__(self, store: WebhookStore, poll_interval: float = 0.25) -> None:
         self.store = store
@@ -42,6 +59,8 @@ class WebhookView:
         self._by_id: dict[int, Webhook] = {}
         self._by_event: Index = {}
         self._task: asyncio.Task[None] | None = None
+        self._loading: asyncio.Future[None] | None = None
+        """The reload under way, shared by every caller that needs it."""
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
@@ -59,12 +78,33 @@ class WebhookView:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._loading is not None:
+            self._loading.cancel()
 
     async def refresh(self) -> None:
-        """Reload now if the table changed since the last load."""
+        """Bring the view up to the table as it is now: read the version (one GET) and reload if
+        the view is behind it. Concurrent callers share one reload; each returns only once the
+        view holds a version at least as new as the one it read."""
         version = await self.store.version()
-        if version == self.version:
+        if not behind(self.version, version):
             return
+        if self._loading is not None:  # started before our read: it may predate the change
+            await asyncio.shield(self._loading)
+            if not behind(self.version, version):
+                return
+        if self._loading is None:
+            self._loading = asyncio.ensure_future(self._reload())
+            self._loading.add_done_callback(self._loaded)
+        await asyncio.shield(self._loading)  # started after our read: it reflects the change
+
+    def _loaded(self, loading: asyncio.Future[None]) -> None:
+        if self._loading is loading:
+            self._loading = None
+        if not loading.cancelled():
+            loading.exception()  # retrieved: each caller that awaited it has it raised already
+
+    async def _reload(self) -> None:
+        """The table and its version, read together, become the view."""
         version, webhooks = await self.store.snapshot()
         self._by_id, self._by_event = build_index(webhooks)
         self.version = version
