@@ -166,6 +166,7 @@ class PartitionReader:
         matched against a view known to be current. False if stopping came first."""
         failures = 0
         while not self.stopping.is_set():
+            self.beat = time.monotonic()  # backing off, as the loop does: not stalled
             try:
                 await self.dispatcher.view.refresh()
                 return True
