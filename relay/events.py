@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 
 import orjson
@@ -60,10 +62,32 @@ class StreamEvent:
             json=fields[b"json"],
         )
 
+    @property
+    def id(self) -> str:
+        """The event's id: stable (a repeat of the callback body is the same event) and unique
+        across partitions, the callback's digest and the event's index, as in ``webhook-id``."""
+        return f"evt_{self.callback[:32]}_{self.index}"
+
     def delivery_id(self, webhook_id: int) -> str:
         """The ``webhook-id`` of this event's delivery to one webhook: the same on every retry,
         and for a repeat of the same callback body."""
         return f"msg_{self.callback[:32]}_{self.index}_{webhook_id}"
+
+
+EVENT_ID = re.compile(r"evt_([0-9a-f]{32})_([0-9]{1,9})")
+"""What ``StreamEvent.id`` looks like."""
+
+
+def resource_id(event_json: bytes) -> str | None:
+    """The text of ``resource.id`` in an event's JSON, exactly as sent (an id past 2**53 is never
+    turned into a float), or None when the event has none. Pure."""
+    try:
+        data = json.loads(event_json, parse_int=str, parse_float=str)
+    except ValueError:
+        return None
+    resource = data.get("resource") if isinstance(data, dict) else None
+    found = resource.get("id") if isinstance(resource, dict) else None
+    return found if isinstance(found, str) else None
 
 
 def events_of(callback: Callback, received_at: int) -> list[StreamEvent]:

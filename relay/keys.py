@@ -9,6 +9,7 @@ works unchanged on Redis Cluster:
 - ``{webhooks}``: the webhook table, its id sequence and version counter, single-use leases.
 - ``{dead}``: the dead-letter stream.
 - ``{attempts:<id>}``: recent delivery attempts of one webhook.
+- ``{ev:<event id>}``: what became of one event: the webhooks it matched, each attempt.
 """
 
 from __future__ import annotations
@@ -71,6 +72,10 @@ class Keys:
 
     def attempts(self, webhook_id: int) -> str:
         return f"{self.prefix}:{{attempts:{webhook_id}}}:log"
+
+    def outcomes(self, event_id: str) -> str:
+        """List, newest first: one event's delivery records (``relay.store.attempts``)."""
+        return f"{self.prefix}:{{ev:{event_id}}}:outcomes"
 
     # --- dead letters -----------------------------------------------------------------------
     @property

@@ -25,7 +25,7 @@ from relay.delivery import DeliveryService
 from relay.events import StreamEvent, events_of
 from relay.settings import Settings
 from relay.store.connect import RedisClient
-from relay.store.dead_letters import DeadLetter, DeadLetters
+from relay.store.dead_letters import DeadLetter, DeadLetters, LetterQuery
 from relay.store.webhooks import WebhookStore
 from relay.webhooks.model import Webhook, WebhookSpec
 from tests.callbacks import call_event, callback_body
@@ -139,7 +139,8 @@ class Harness:
     async def dead_letters(self, count: int = 1, within: float = 5.0) -> list[DeadLetter]:
         deadline = time.monotonic() + within
         while True:
-            letters = await self.dead.page()
+            _, letters = await self.dead.find(LetterQuery(), 0, 1000)
+            letters.reverse()  # oldest first
             if len(letters) >= count:
                 return letters
             assert time.monotonic() < deadline, f"{len(letters)} of {count} dead letters"

@@ -29,6 +29,7 @@ class Reply:
     delay: float = 0.0
     retry_after: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    text: str = "ok"
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class Sink:
         out = dict(reply.headers)
         if reply.retry_after is not None:
             out["Retry-After"] = reply.retry_after
-        return web.Response(status=reply.status, headers=out, text="ok")
+        return web.Response(status=reply.status, headers=out, text=reply.text)
 
 
 def callfire_valid(received: Received, secret: str) -> bool:

@@ -123,6 +123,8 @@ def test_every_operation_conforms(case: Any, live_api: str) -> None:
         # A body can fit the schema and still be refused: the events must belong to the
         # resource, expiresAt must be in the future, the callback must be an http(s) URL.
         excluded.append(positive_data_acceptance)
+    elif {"since", "until"} <= set(case.query or ()):
+        excluded.append(positive_data_acceptance)  # since later than until fits the schema
     case.call_and_validate(base_url=live_api, headers=AUTH, excluded_checks=excluded)
 
 

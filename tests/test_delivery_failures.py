@@ -146,7 +146,7 @@ async def test_replayed_dead_letter_is_delivered(make_settings: Make, redis: Red
         await h.start()
         await h.publish()
         (letter,) = await h.dead_letters(1)
-        assert await h.dead.replay(letter)
+        assert await h.dead.replay([letter]) == (1, [])
         first, second = await h.sink.wait_for(2)
         await h.settled()
         assert first.delivery_id == second.delivery_id

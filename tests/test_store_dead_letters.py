@@ -6,7 +6,7 @@ from relay.delivery.message import Delivery
 from relay.events import StreamEvent
 from relay.keys import Keys
 from relay.store.connect import RedisClient
-from relay.store.dead_letters import DeadLetters, letter_fields, parse_letter
+from relay.store.dead_letters import DeadLetters, LetterQuery, letter_fields, parse_letter
 
 
 def event(n: int = 0) -> StreamEvent:
@@ -55,7 +55,7 @@ async def test_replay_puts_a_first_attempt_back_and_drops_the_letter(redis: Redi
     store = DeadLetters(redis, keys)
     letter_id = await store.add(exhausted())
     letter = await store.get(letter_id)
-    assert letter is not None and await store.replay(letter)
+    assert letter is not None and await store.replay([letter]) == (1, [])
     partition = keys.partition_of(bytes.fromhex(event().callback))
     ((_, fields),) = await redis.xrange(keys.deliveries(partition))
     assert Delivery.from_fields(fields) == Delivery(7, 1, event())
@@ -63,9 +63,9 @@ async def test_replay_puts_a_first_attempt_back_and_drops_the_letter(redis: Redi
 
 
 async def test_scan_filters_by_webhook_across_pages(redis: RedisClient, keys: Keys) -> None:
-    """Scanning one webhook's letters reads every page and keeps only that webhook's."""
+    """Scanning one webhook's letters reads every page, newest first, and keeps only that webhook's."""
     store = DeadLetters(redis, keys)
     for n in range(5):
         await store.add(exhausted(webhook_id=7 if n % 2 == 0 else 8, n=n))
-    found = [letter async for letter in store.scan(webhook_id=7, batch=2)]
-    assert [letter.event.callback for letter in found if letter.event] == [f"{n:064x}" for n in (0, 2, 4)]
+    found = [letter async for letter in store.scan(LetterQuery(webhook_id=7), batch=2)]
+    assert [letter.event.callback for letter in found if letter.event] == [f"{n:064x}" for n in (4, 2, 0)]

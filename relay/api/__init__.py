@@ -12,7 +12,7 @@ from types import ModuleType
 
 from aiohttp import web
 
-from relay.api import deliveries, resources, surface, webhooks
+from relay.api import dead_letters, deliveries, resources, surface, webhooks
 from relay.api.auth import api_middleware
 from relay.api.config_file import apply_webhooks_file
 from relay.api.openapi import openapi_handler
@@ -22,7 +22,7 @@ from relay.settings import Settings
 from relay.store.connect import RedisClient
 from relay.store.webhooks import WebhookStore
 
-API_MODULES: tuple[ModuleType, ...] = (resources, webhooks, deliveries, surface)
+API_MODULES: tuple[ModuleType, ...] = (resources, webhooks, deliveries, dead_letters, surface)
 """Order matters: ``/v2/webhooks/resources`` must come before ``/v2/webhooks/{id}``."""
 
 

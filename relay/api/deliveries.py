@@ -14,15 +14,10 @@ from pydantic import BaseModel, Field
 
 from relay.api import http
 from relay.api.registry import ERRORS, WEBHOOK_STORE, Operation, PathParam, Response
-from relay.api.schemas import MAX_LIMIT, ErrorResponse, FieldsQuery, Int32
+from relay.api.schemas import ErrorResponse, PageQuery
 from relay.errors import ApiError
 from relay.store.attempts import Attempts
 from relay.webhooks.model import Int64
-
-
-class DeliveriesQuery(FieldsQuery):
-    offset: Int32 = Field(0, description="Offset to the start of the page.")
-    limit: Int32 = Field(100, description=f"Most items returned; at most {MAX_LIMIT} are.")
 
 
 class DeliveryAttempt(BaseModel):
@@ -33,6 +28,9 @@ class DeliveryAttempt(BaseModel):
     status: int | None = Field(description="HTTP status; null when no response came.")
     latencyMs: float = Field(description="Duration of the attempt.")
     error: str | None = Field(description="What went wrong when no response came.")
+    webhookId: Int64 | None = Field(None, description="The webhook it was for.")
+    retryAt: Int64 | None = Field(None, description="Outcome retry: when the next attempt is due, unix ms.")
+    answer: str | None = Field(None, description="The first 1 KiB of the answer's body, unless 2xx.")
 
 
 class DeliveryAttemptPage(BaseModel):
@@ -44,11 +42,11 @@ class DeliveryAttemptPage(BaseModel):
 
 async def find_deliveries(request: web.Request) -> web.Response:
     webhook_id = http.int_param(request, "id")
-    params = http.query(request, DeliveriesQuery)
+    params = http.query(request, PageQuery)
     store = request.app[WEBHOOK_STORE]
     if await store.get(webhook_id) is None:
         raise ApiError(404, f"no webhook with id {webhook_id}")
-    limit = min(params.limit, MAX_LIMIT)
+    limit = params.page_limit
     total, items = await Attempts(store.redis, store.keys, kept=0).recent(webhook_id, params.offset, limit)
     data = {"items": items, "limit": limit, "offset": params.offset, "totalCount": total}
     return http.json_response(data, fields=params.fields)
@@ -65,6 +63,6 @@ OPERATIONS = (
             404: Response("no such webhook", ErrorResponse),
             **{status: Response("error", ErrorResponse) for status in ERRORS},
         },
-        query=DeliveriesQuery, path_params=(ID,),
+        query=PageQuery, path_params=(ID,),
     ),
 )  # fmt: skip

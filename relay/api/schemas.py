@@ -34,6 +34,15 @@ class FieldsQuery(BaseModel):
         return value
 
 
+class PageQuery(FieldsQuery):
+    offset: Int32 = Field(0, description="Offset to the start of the page.")
+    limit: Int32 = Field(100, description=f"Most items returned; at most {MAX_LIMIT} are.")
+
+    @property
+    def page_limit(self) -> int:
+        return min(self.limit, MAX_LIMIT)
+
+
 class FindWebhooksQuery(FieldsQuery):
     name: str | None = Field(None, description="A name of a webhook (exact).")
     resource: str | None = Field(None, description="A resource name, e.g. OutboundCall (exact).")

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 import orjson
 
 from relay.cli.common import CliError, on_redis
-from relay.store.dead_letters import DeadLetter, DeadLetters
+from relay.store.dead_letters import BATCH, KINDS, DeadLetter, DeadLetters, LetterQuery
 
 PROGRESS_FROM = 20
 """Replays and purges of at least this many letters draw a progress bar on stderr."""
@@ -58,25 +58,23 @@ class Progress:
 
 async def _chosen(letters: DeadLetters, args: argparse.Namespace) -> list[DeadLetter]:
     if args.ids:
-        found = [await letters.get(i) for i in args.ids]
+        found = await letters.get_many(args.ids)
         missing = [i for i, letter in zip(args.ids, found, strict=True) if letter is None]
         if missing:
             raise CliError(f"no such dead letter: {', '.join(missing)}")
         return [letter for letter in found if letter is not None]
     if args.webhook is None and not args.all:
         raise CliError("name dead letters by id, or give --webhook ID or --all")
-    return [letter async for letter in letters.scan(webhook_id=args.webhook)]
+    return [letter async for letter in letters.scan(LetterQuery(webhook_id=args.webhook))]
 
 
 async def _list(letters: DeadLetters, args: argparse.Namespace) -> int:
-    shown = 0
-    async for letter in letters.scan(webhook_id=args.webhook):
-        if shown >= args.limit:
-            break
+    query = LetterQuery(webhook_id=args.webhook, kind=args.kind)
+    total, page = await letters.find(query, 0, args.limit)
+    for letter in page:
         print(orjson.dumps(letter.summary()).decode() if args.json else list_line(letter))
-        shown += 1
     if not args.json:
-        print(f"{shown} shown, {await letters.count()} dead letters in all", file=sys.stderr)
+        print(f"{len(page)} shown, {total} dead letters in all", file=sys.stderr)
     return 0
 
 
@@ -84,14 +82,7 @@ async def _show(letters: DeadLetters, args: argparse.Namespace) -> int:
     letter = await letters.get(args.id)
     if letter is None:
         raise CliError(f"no such dead letter: {args.id}")
-    record: dict[str, Any] = letter.summary()
-    if letter.event is not None:
-        record["resourceType"] = letter.event.resource
-        record["eventType"] = letter.event.event
-        record["event"] = orjson.loads(letter.event.json)
-    else:
-        record["raw"] = letter.raw
-    print(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode())
+    print(orjson.dumps(letter.detail(), option=orjson.OPT_INDENT_2).decode())
     return 0
 
 
@@ -99,12 +90,12 @@ async def _replay(letters: DeadLetters, args: argparse.Namespace) -> int:
     chosen = await _chosen(letters, args)
     progress = Progress(len(chosen), "replaying", sys.stderr)
     replayed = skipped = 0
-    for letter in chosen:
-        if await letters.replay(letter):
-            replayed += 1
-        else:
-            skipped += 1
-        progress.step()
+    for start in range(0, len(chosen), BATCH):
+        batch = chosen[start : start + BATCH]
+        done, passed = await letters.replay(batch)
+        replayed, skipped = replayed + done, skipped + len(passed)
+        for _ in batch:
+            progress.step()
     progress.finish()
     note = f" ({skipped} poison entries cannot be replayed, kept)" if skipped else ""
     print(f"replayed {replayed} dead letters{note}")
@@ -115,8 +106,8 @@ async def _purge(letters: DeadLetters, args: argparse.Namespace) -> int:
     chosen = await _chosen(letters, args)
     progress = Progress(len(chosen), "purging", sys.stderr)
     purged = 0
-    for start in range(0, len(chosen), 500):
-        batch = chosen[start : start + 500]
+    for start in range(0, len(chosen), BATCH):
+        batch = chosen[start : start + BATCH]
         purged += await letters.delete([letter.id for letter in batch])
         for _ in batch:
             progress.step()
@@ -146,8 +137,9 @@ def register(sub: Any) -> None:
         "again as a first attempt and removes it; poison entries cannot be replayed.",
     )
     commands = parser.add_subparsers(dest="dead_letters_command", required=True, metavar="COMMAND")
-    ls = commands.add_parser("list", help="id, webhook id, kind, last status and reason of each")
+    ls = commands.add_parser("list", help="id, webhook id, kind, last status and reason, newest first")
     ls.add_argument("--webhook", type=int, help="only this webhook's")
+    ls.add_argument("--kind", choices=KINDS, help="only letters of this kind")
     ls.add_argument("-n", "--limit", type=int, default=100, help="at most this many (default 100)")
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
     ls.set_defaults(handler=_command(_list))

@@ -4,7 +4,8 @@ Deliveries finish at their own pace; each hands its entry's completion (and its 
 here without waiting. One flusher sends everything queued in a single pipeline: per partition one
 script that schedules the retries and acks the entries together, plus the attempt logs. While a
 flush is on the wire the next batch gathers, so under load a round trip carries many entries.
-Of each webhook's records only the newest ``kept`` are held (older ones would be trimmed anyway).
+Of each webhook's records only the newest ``kept`` are held (older ones would be trimmed anyway);
+each record goes to its event's log as well, beside the webhooks each event matched.
 
 The queue is bounded: past ``bound`` completions waiting, ``room`` is cleared and the readers
 stop reading until a flush brings it down, so a slow or stalled Redis cannot make it grow
@@ -36,6 +37,7 @@ FULL = 200
 PER_SCRIPT = 400
 """Most entries one script call acks (its argument list stays small)."""
 TRIES = 4
+EventRecords = dict[str, list[AttemptRecord | bytes]]
 
 
 class Completer:
@@ -52,6 +54,7 @@ class Completer:
         self.room.set()
         self._done: list[Completion] = []
         self._records: dict[int, deque[AttemptRecord]] = {}
+        self._events: dict[str, list[AttemptRecord | bytes]] = {}
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -74,6 +77,16 @@ class Completer:
                 return
             kept = self._records[webhook_id] = deque(maxlen=self.attempts.kept)
         kept.append(record)
+        self._by_event(record.event_id, record)
+
+    def matched(self, event_id: str, record: bytes) -> None:
+        """Note in the event's log which webhooks it matched (``attempts.matched_record``)."""
+        if self.attempts.kept > 0:
+            self._by_event(event_id, record)
+
+    def _by_event(self, event_id: str, record: AttemptRecord | bytes) -> None:
+        if event_id:
+            self._events.setdefault(event_id, []).append(record)
         self._kick()
 
     def _kick(self) -> None:
@@ -107,21 +120,24 @@ class Completer:
             if len(self._done) < FULL:
                 await asyncio.sleep(LINGER)
             self._wakeup.clear()
-            while self._done or self._records:
+            while self._done or self._records or self._events:
                 done, self._done = self._done[:MAX_BATCH], self._done[MAX_BATCH:]
                 records, self._records = self._records, {}
-                await self._flush(done, records)
+                events, self._events = self._events, {}
+                await self._flush(done, records, events)
                 if len(self._done) < self.bound:
                     self.room.set()
                 self.tally.flush()
             self.tally.flush()
-            if not self._done and not self._records:
+            if not self._done and not self._records and not self._events:
                 self._idle.set()
 
-    async def _flush(self, done: list[Completion], records: dict[int, deque[AttemptRecord]]) -> None:
+    async def _flush(
+        self, done: list[Completion], records: dict[int, deque[AttemptRecord]], events: EventRecords
+    ) -> None:
         for attempt in range(TRIES):
             try:
-                await self._send(done, records)
+                await self._send(done, records, events)
                 return
             except Exception as exc:  # retried, then left to the reclaimer
                 if attempt == TRIES - 1:
@@ -133,7 +149,9 @@ class Completer:
                     return
                 await asyncio.sleep(0.1 * 3**attempt)
 
-    async def _send(self, done: list[Completion], records: dict[int, deque[AttemptRecord]]) -> None:
+    async def _send(
+        self, done: list[Completion], records: dict[int, deque[AttemptRecord]], events: EventRecords
+    ) -> None:
         by_partition: dict[int, list[Completion]] = defaultdict(list)
         for completion in done:
             by_partition[completion.entry.partition].append(completion)
@@ -147,6 +165,9 @@ class Completer:
             self.streams.queue_complete(pipe, partition, chunk)
         for webhook_id, items in records.items():
             self.attempts.queue(pipe, webhook_id, [record.dumps() for record in items])
+        for event_id, logged in events.items():
+            raws = [r if isinstance(r, bytes) else r.dumps() for r in logged[-self.attempts.kept :]]
+            self.attempts.queue_event(pipe, event_id, raws)
         results = await pipe.execute(raise_on_error=False)
         failed = [call for call, r in zip(calls, results, strict=False) if isinstance(r, BaseException)]
         if any(isinstance(r, NoScriptError) for r in results[: len(calls)]):

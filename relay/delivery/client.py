@@ -171,7 +171,8 @@ class Sender:
         finally:
             if conn is not None:
                 self._pool.release(target.origin, conn, loop.time())
-        return AttemptResult(answer.status, time.perf_counter() - started, retry_after=answer.retry_after)
+        seconds = time.perf_counter() - started
+        return AttemptResult(answer.status, seconds, retry_after=answer.retry_after, answer=answer.body)
 
     async def _exchange(self, conn: Connection, data: bytes, started: float) -> Answer:
         """Send on ``conn`` and wait for the answer, within what is left of the timeout."""

@@ -32,8 +32,10 @@ from relay.delivery.outcomes import Outcomes, Retry
 from relay.delivery.policy import deferred
 from relay.delivery.single_use import Lease, SingleUse
 from relay.events import StreamEvent
+from relay.store.attempts import matched_record
 from relay.store.streams import Completion, Entry
 from relay.store.webhooks import WebhookStore
+from relay.webhooks.matching import wants
 from relay.webhooks.model import Webhook
 from relay.webhooks.view import WebhookView
 
@@ -106,7 +108,10 @@ class Dispatcher:
             return [(delivery, self.view.get(delivery.webhook_id))]
         event = StreamEvent.from_fields(entry.fields)
         now_ms = int(self.now() * 1000)
-        hooks = self.view.matching(event.resource, event.event_key, now_ms)
+        hooks = [w for w in self.view.matching(event.resource, event.event_key, now_ms) if wants(w, event)]
+        where = f"{entry.partition}/{entry.id.decode()}"
+        record = matched_record(at=now_ms, webhook_ids=[w.id for w in hooks], entry=where)
+        self.completer.matched(event.id, record)
         return [(Delivery(w.id, 1, event), w) for w in hooks]
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:

@@ -2,10 +2,11 @@
 at a time on each, the answer parsed by httptools (llhttp, the parser of Node.js).
 
 Only what a delivery needs: a POST with its body; the answer's status and ``Retry-After``; its
-body read and dropped (up to ``MAX_BODY_BYTES``, past which the connection is closed rather
-than reused); TLS with or without certificate checks. It costs a fifth of the CPU of an aiohttp
-``ClientSession`` request (measured: ~20 µs against ~100 µs a request, loop included), which is
-most of a worker's time. Redirects are never followed: a 3xx is an answer like any other.
+body read (its first ``KEPT_BODY_BYTES`` kept, the rest dropped, up to ``MAX_BODY_BYTES``, past
+which the connection is closed rather than reused); TLS with or without certificate checks. It
+costs a fifth of the CPU of an aiohttp ``ClientSession`` request (measured: ~20 µs against
+~100 µs a request, loop included), which is most of a worker's time. Redirects are never
+followed: a 3xx is an answer like any other.
 
 Connecting goes through the caller's resolver (the egress policy filters every DNS answer);
 IP-literal hosts are connected to as they are (the caller checks them first). Timeouts, the
@@ -26,6 +27,8 @@ MAX_HEAD_BYTES = 64 * 1024
 """An answer whose status line and headers run past this is refused (and the connection closed)."""
 MAX_BODY_BYTES = 64 * 1024
 """An answer's body past this is not read to its end: the connection is closed instead."""
+KEPT_BODY_BYTES = 1024
+"""The first bytes of an answer's body kept with it (an attempt's record shows them)."""
 IDLE_SECONDS = 4.0
 """An idle connection is not reused past this (Node.js servers close theirs after 5 s)."""
 
@@ -42,6 +45,8 @@ class Origin(NamedTuple):
 class Answer(NamedTuple):
     status: int
     retry_after: str | None
+    body: bytes = b""
+    """Its first ``KEPT_BODY_BYTES``."""
 
 
 class ResponseError(Exception):
@@ -63,12 +68,14 @@ class Connection(asyncio.Protocol):
         self._head = 0
         self._raw_head = 0
         self._body = 0
+        self._kept = b""
         self._in_body = False
 
     def send(self, data: bytes) -> asyncio.Future[Answer]:
         assert self.transport is not None and self._waiter is None
         self.reusable = False
         self._status, self._retry_after, self._body, self._in_body = 0, None, 0, False
+        self._kept = b""
         self._head = self._raw_head = 0
         self._waiter = asyncio.get_running_loop().create_future()
         self.transport.write(data)
@@ -130,6 +137,8 @@ class Connection(asyncio.Protocol):
         self._in_body = True
 
     def on_body(self, body: bytes) -> None:
+        if self._body < KEPT_BODY_BYTES:
+            self._kept += body[: KEPT_BODY_BYTES - self._body]
         self._body += len(body)
         if self._body > MAX_BODY_BYTES:
             self._resolve()
@@ -148,7 +157,7 @@ class Connection(asyncio.Protocol):
         if waiter is None or waiter.done():
             self.close()  # an answer nobody asked for: the connection cannot be trusted
             return
-        waiter.set_result(Answer(self._status, self._retry_after))
+        waiter.set_result(Answer(self._status, self._retry_after, self._kept))
 
     def _fail(self, exc: BaseException) -> None:
         waiter, self._waiter = self._waiter, None

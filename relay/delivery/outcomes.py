@@ -94,7 +94,7 @@ class Outcomes:
         if verdict is Verdict.RETRY:
             step = next_step(delivery.attempt, self.schedule, result, self.now(), self.rand)
             if not isinstance(step, Dead):
-                self._record(delivery, result, "retry")
+                self._record(delivery, result, "retry", retry_at=int(step.due * 1000))
                 metrics.RETRIES_SCHEDULED.inc()
                 log.info(
                     "delivery failed, retry scheduled",
@@ -128,7 +128,14 @@ class Outcomes:
     async def dead(
         self, delivery: Delivery, kind: str, reason: str, result: AttemptResult | None = None
     ) -> None:
-        """Write the delivery's dead letter (before its entry is acknowledged)."""
+        """Write the delivery's dead letter (before its entry is acknowledged), with the delivery's
+        attempts as its event's log holds them and this last one."""
+        outcome = "refused" if kind == "refused" else "dead"
+        if result is not None:
+            last = self._record(delivery, result, outcome)
+        else:  # given up without an attempt (the webhook is disabled): noted all the same
+            last = self._note(delivery, AttemptResult(None, 0.0, error=reason), outcome)
+        history = await self.completer.attempts.history(delivery.event.id, delivery.id)
         fields = letter_fields(
             kind=kind,
             reason=reason,
@@ -138,11 +145,10 @@ class Outcomes:
             last_status=result.status if result is not None else None,
             last_error=(result.error or "") if result is not None else "",
             event=delivery.event,
+            history=[last.dumps(), *history],
         )
         await self.dead_letters.add(fields)
         metrics.DEAD_LETTERS.labels(kind).inc()
-        if result is not None:
-            self._record(delivery, result, "refused" if kind == "refused" else "dead")
         log.warning(
             "delivery dead-lettered",
             webhook_id=delivery.webhook_id,
@@ -172,12 +178,22 @@ class Outcomes:
             return
         await self.dead(delivery, "disabled", "the webhook is disabled")
 
-    def _record(self, delivery: Delivery, result: AttemptResult, outcome: str) -> None:
-        """The attempt's metrics and its record in the webhook's attempt log (both batched)."""
+    def _record(
+        self, delivery: Delivery, result: AttemptResult, outcome: str, retry_at: int | None = None
+    ) -> AttemptRecord:
+        """The attempt's metrics and its record in the webhook's and the event's attempt logs (all
+        batched)."""
         self.completer.tally.attempt(
             outcome, status_class(result), result.seconds if result.status is not None else None
         )
+        return self._note(delivery, result, outcome, retry_at)
+
+    def _note(
+        self, delivery: Delivery, result: AttemptResult, outcome: str, retry_at: int | None = None
+    ) -> AttemptRecord:
         record = AttemptRecord(
-            self._ms(), delivery.id, delivery.attempt, outcome, result.status, result.seconds, result.error
-        )
+            self._ms(), delivery.id, delivery.attempt, outcome, result.status, result.seconds,
+            result.error, delivery.webhook_id, delivery.event.id, retry_at, result.answer,
+        )  # fmt: skip
         self.completer.record(delivery.webhook_id, record)
+        return record

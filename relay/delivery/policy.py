@@ -41,6 +41,8 @@ class AttemptResult:
     error: str | None = None
     retry_after: str | None = None
     refused: bool = False
+    answer: bytes = b""
+    """The first bytes of the answer's body."""
 
 
 def classify(result: AttemptResult) -> Verdict:

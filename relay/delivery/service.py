@@ -77,7 +77,9 @@ class DeliveryService:
         self.view = WebhookView(self.store)
         self.streams = Streams(redis, keys)
         self.sender = Sender(settings.egress_allow, settings.delivery_timeout, settings.max_in_flight)
-        attempts = Attempts(redis, keys, settings.attempts_kept)
+        attempts = Attempts(
+            redis, keys, settings.attempts_kept, event_ttl_ms=int(settings.stream_retention * 1000)
+        )
         self.completer = Completer(
             redis, self.streams, attempts, bound=max(MAX_BATCH, 2 * settings.max_in_flight)
         )

@@ -1,8 +1,12 @@
-"""Recent delivery attempts per webhook: a capped list, newest first, written in batches.
+"""Recent delivery attempts, per webhook and per event: capped lists, newest first, written in
+batches.
 
-Each webhook's log is one list under its own hash tag. Records are appended through a caller's
-pipeline (the delivery completer batches them with acknowledgements), trimmed to the newest
-``kept``, and expire a while after the last write, so the log of a deleted webhook goes away.
+Each webhook's log and each event's log is one list under its own hash tag. Records are appended
+through a caller's pipeline (the delivery completer batches them with acknowledgements), trimmed
+to the newest ``kept``. A webhook's log expires a while after its last write, so the log of a
+deleted webhook goes away; an event's log expires ``event_ttl_ms`` (the stream retention) after
+its last write, so it outlives the event on the stream. An event's log also holds, oldest, the
+webhooks the event matched when a worker first read it (``matched_record``).
 A delivery notes its attempt as an ``AttemptRecord`` (a tuple); only the newest ``kept`` of a
 batch are ever serialised.
 """
@@ -20,6 +24,12 @@ LOG_TTL_MS = 30 * 86400 * 1000
 """A webhook's log is dropped this long after its last attempt."""
 
 
+ANSWER_KEPT = 1024
+"""Bytes of a failed attempt's answer kept in its record."""
+MATCHED = "matched"
+"""The ``outcome`` of an event log's record of the webhooks the event matched."""
+
+
 def attempt_record(
     *,
     at: int,
@@ -29,8 +39,13 @@ def attempt_record(
     status: int | None,
     seconds: float,
     error: str | None,
+    webhook_id: int | None = None,
+    retry_at: int | None = None,
+    answer: bytes = b"",
 ) -> bytes:
-    """One record, as stored and as ``GET /v2/webhooks/{id}/deliveries`` returns it. Pure."""
+    """One record, as stored and as ``GET /v2/webhooks/{id}/deliveries`` returns it. Pure.
+    ``answer``: the answer's first bytes, kept (as text) only for an attempt that was not 2xx."""
+    failed = status is None or not 200 <= status < 300
     return orjson.dumps(
         {
             "at": at,
@@ -40,8 +55,16 @@ def attempt_record(
             "status": status,
             "latencyMs": round(seconds * 1000, 3),
             "error": error,
+            "webhookId": webhook_id,
+            "retryAt": retry_at,
+            "answer": answer[:ANSWER_KEPT].decode(errors="replace") if failed and answer else None,
         }
     )
+
+
+def matched_record(*, at: int, webhook_ids: list[int], entry: str) -> bytes:
+    """The record of the webhooks an event matched, and its stream entry (``partition/id``). Pure."""
+    return orjson.dumps({"at": at, "outcome": MATCHED, "webhookIds": webhook_ids, "entry": entry})
 
 
 class AttemptRecord(NamedTuple):
@@ -53,6 +76,12 @@ class AttemptRecord(NamedTuple):
     status: int | None
     seconds: float
     error: str | None
+    webhook_id: int | None = None
+    event_id: str = ""
+    """The log of this event gets the record too."""
+    retry_at: int | None = None
+    """When the next attempt is due (unix ms), for a record of outcome ``retry``."""
+    answer: bytes = b""
 
     def dumps(self) -> bytes:
         return attempt_record(
@@ -63,14 +92,18 @@ class AttemptRecord(NamedTuple):
             status=self.status,
             seconds=self.seconds,
             error=self.error,
+            webhook_id=self.webhook_id,
+            retry_at=self.retry_at,
+            answer=self.answer,
         )
 
 
 class Attempts:
-    def __init__(self, redis: RedisClient, keys: Keys, kept: int) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, kept: int, event_ttl_ms: int = 3_600_000) -> None:
         self.redis = redis
         self.keys = keys
         self.kept = kept
+        self.event_ttl_ms = max(1, event_ttl_ms)
 
     def queue(self, pipe: Any, webhook_id: int, records: list[bytes]) -> None:
         """Add ``records`` (oldest first) to ``pipe``: pushed, trimmed, expiry renewed."""
@@ -80,6 +113,31 @@ class Attempts:
         pipe.lpush(key, *records[-self.kept :])
         pipe.ltrim(key, 0, self.kept - 1)
         pipe.pexpire(key, LOG_TTL_MS)
+
+    def queue_event(self, pipe: Any, event_id: str, records: list[bytes]) -> None:
+        """Add ``records`` (oldest first) to one event's log through ``pipe``."""
+        if self.kept <= 0 or not records:
+            return
+        key = self.keys.outcomes(event_id)
+        pipe.lpush(key, *records[-self.kept :])
+        pipe.ltrim(key, 0, self.kept - 1)
+        pipe.pexpire(key, self.event_ttl_ms)
+
+    async def of_events(self, event_ids: list[str]) -> list[list[Any]]:
+        """Each event's log, newest first."""
+        if not event_ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for event_id in event_ids:
+            pipe.lrange(self.keys.outcomes(event_id), 0, -1)
+        found = await pipe.execute()
+        return [[orjson.loads(raw) for raw in raws] for raws in found]
+
+    async def history(self, event_id: str, delivery_id: str) -> list[bytes]:
+        """One delivery's records in its event's log, newest first, as stored."""
+        raws: Any = await self.redis.lrange(self.keys.outcomes(event_id), 0, -1)
+        wanted = orjson.dumps(delivery_id)
+        return [bytes(raw) for raw in raws if b'"deliveryId":' + wanted in raw]
 
     async def add(self, webhook_id: int, records: list[bytes]) -> None:
         pipe = self.redis.pipeline(transaction=False)
