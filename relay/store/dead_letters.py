@@ -30,6 +30,7 @@ def is_letter_id(text: str) -> bool:
     """A stream entry id: two unsigned 64-bit numbers. Pure."""
     return LETTER_ID.fullmatch(text) is not None and all(int(p) < 2**64 for p in text.split("-"))
 
+
 SKEW_MS = 60_000
 """Letters are chosen by ``at`` (the worker's clock); the stream is read by entry id (Redis's
 clock) this much wider on each side of a time window."""
