@@ -14,7 +14,7 @@ from redis.asyncio.connection import Connection
 
 from relay.settings import Settings
 from relay.store.connect import RedisClient, connect
-from relay.store.streams import COMPLETE
+from relay.store.scripts import COMPLETE
 from tests.callbacks import call_event
 from tests.delivery_harness import open_harness
 from tests.redis_server import PrivateRedis

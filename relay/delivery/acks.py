@@ -20,12 +20,12 @@ import contextlib
 from collections import defaultdict, deque
 
 import structlog
-from redis.exceptions import NoScriptError
 
 from relay.delivery.tally import Tally
 from relay.store.attempts import AttemptRecord, Attempts
 from relay.store.connect import RedisClient
-from relay.store.streams import COMPLETE, Completion, Streams
+from relay.store.scripts import ScriptPipeline
+from relay.store.streams import Completion, Streams
 
 log = structlog.get_logger("relay.delivery")
 
@@ -160,19 +160,15 @@ class Completer:
             for partition, items in by_partition.items()
             for i in range(0, len(items), PER_SCRIPT)
         ]
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = ScriptPipeline(self.redis)
         for partition, chunk in calls:
             self.streams.queue_complete(pipe, partition, chunk)
         for webhook_id, items in records.items():
-            self.attempts.queue(pipe, webhook_id, [record.dumps() for record in items])
+            self.attempts.queue(pipe.pipe, webhook_id, [record.dumps() for record in items])
         for event_id, logged in events.items():
             raws = [r if isinstance(r, bytes) else r.dumps() for r in logged[-self.attempts.kept :]]
-            self.attempts.queue_event(pipe, event_id, raws)
-        results = await pipe.execute(raise_on_error=False)
-        failed = [call for call, r in zip(calls, results, strict=False) if isinstance(r, BaseException)]
-        if any(isinstance(r, NoScriptError) for r in results[: len(calls)]):
-            await COMPLETE.load(self.redis)  # Redis restarted: send the acks again
-            for partition, chunk in failed:
-                await self.streams.complete(partition, chunk)
-        elif failed:
-            raise next(r for r in results if isinstance(r, BaseException))
+            self.attempts.queue_event(pipe.pipe, event_id, raws)
+        results = await pipe.execute()
+        failed = next((r for r in results[: len(calls)] if isinstance(r, BaseException)), None)
+        if failed is not None:  # the acks are sent again; a lost attempt record is not
+            raise failed

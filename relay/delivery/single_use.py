@@ -13,31 +13,9 @@ import enum
 
 from relay.keys import Keys
 from relay.store.connect import RedisClient
-from relay.store.scripts import Script
+from relay.store.scripts import ACQUIRE, SETTLE, run
 
 USED_TTL_MS = 86_400_000
-
-ACQUIRE = Script(
-    """
--- KEYS[1] webhook table, KEYS[2] lease. ARGV[1] webhook id, ARGV[2] token, ARGV[3] ttl (ms).
--- 1: taken; 0: the webhook is gone or was used; -1: another delivery holds it.
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
-local holder = redis.call('GET', KEYS[2])
-if holder == 'used' then return 0 end
-if holder then return -1 end
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-return 1
-"""
-)
-
-SETTLE = Script(
-    """
--- KEYS[1] lease. ARGV[1] token, ARGV[2] '' to release, or a ttl (ms) to mark it used.
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], 'used', 'PX', ARGV[2]) end
-return 1
-"""
-)
 
 
 class Lease(enum.Enum):
@@ -54,10 +32,10 @@ class SingleUse:
 
     async def acquire(self, webhook_id: int, token: str) -> Lease:
         keys = [self.keys.webhooks, self.keys.single_use_lease(webhook_id)]
-        return Lease(int(await ACQUIRE(self.redis, keys, [webhook_id, token, self.ttl_ms])))
+        return Lease(int(await run(self.redis, ACQUIRE, keys, [webhook_id, token, self.ttl_ms])))
 
     async def used(self, webhook_id: int, token: str) -> None:
-        await SETTLE(self.redis, [self.keys.single_use_lease(webhook_id)], [token, USED_TTL_MS])
+        await run(self.redis, SETTLE, [self.keys.single_use_lease(webhook_id)], [token, USED_TTL_MS])
 
     async def release(self, webhook_id: int, token: str) -> None:
-        await SETTLE(self.redis, [self.keys.single_use_lease(webhook_id)], [token, ""])
+        await run(self.redis, SETTLE, [self.keys.single_use_lease(webhook_id)], [token, ""])

@@ -18,64 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
 from relay.keys import GROUP, Keys
 from relay.store.connect import RedisClient
-from relay.store.scripts import Script
+from relay.store.scripts import COMPLETE, TAKE, ScriptPipeline, run
 
 MOVE_LIMIT = 500
 """Most due retries one read moves onto the deliveries stream."""
-
-TAKE = Script(
-    """
--- Move due retries onto the deliveries stream, then read at most ARGV[3] new entries of both
--- streams, without blocking. KEYS[1] scheduled set, KEYS[2] deliveries stream, KEYS[3] events
--- stream. ARGV[1] group, ARGV[2] consumer, ARGV[3] most entries, ARGV[4] now (unix ms; 0: move
--- nothing), ARGV[5] most retries to move. Deliveries take at most half the count, so a flood of
--- replays never starves new events.
--- Returns {score of the next retry or false, deliveries entries, events entries}.
-local nxt = false
-if ARGV[4] ~= '0' then
-  local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[4], 'BYSCORE', 'LIMIT', 0, ARGV[5])
-  for _, member in ipairs(due) do
-    local ok, fields = pcall(cjson.decode, member)
-    if ok and type(fields) == 'table' and #fields > 0 and #fields % 2 == 0 then
-      redis.call('XADD', KEYS[2], '*', unpack(fields))
-    else
-      redis.call('XADD', KEYS[2], '*', 'poison', member)
-    end
-    redis.call('ZREM', KEYS[1], member)
-  end
-  nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2] or false
-end
-local want = tonumber(ARGV[3])
-local replays, events = {}, {}
-local found = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', math.ceil(want / 2),
-  'STREAMS', KEYS[2], '>')
-if found then replays = found[1][2] end
-want = want - #replays
-if want > 0 then
-  found = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', want, 'STREAMS', KEYS[3], '>')
-  if found then events = found[1][2] end
-end
-return {nxt, replays, events}
-"""
-)
-
-COMPLETE = Script(
-    """
--- Schedule retries, then acknowledge entries, at once. KEYS[1] events stream, KEYS[2] deliveries
--- stream, KEYS[3] scheduled set. ARGV[1] group, ARGV[2] count of events ids, ARGV[3] count of
--- deliveries ids, then those ids, then score/member pairs.
-local ne, nd = tonumber(ARGV[2]), tonumber(ARGV[3])
-local first = 4 + ne + nd
-for i = first, #ARGV, 2 do redis.call('ZADD', KEYS[3], ARGV[i], ARGV[i + 1]) end
-if ne > 0 then redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 4, 3 + ne)) end
-if nd > 0 then redis.call('XACK', KEYS[2], ARGV[1], unpack(ARGV, 4 + ne, 3 + ne + nd)) end
-return ne + nd
-"""
-)
 
 
 def is_nogroup(exc: BaseException) -> bool:
@@ -126,9 +76,7 @@ class Streams:
 
     async def ensure_groups(self, partition: int) -> None:
         """Create the group on both streams (and the streams), reading from their start: after
-        Redis lost everything, the events appended since are delivered too. Loads the scripts."""
-        await TAKE.load(self.redis)
-        await COMPLETE.load(self.redis)
+        Redis lost everything, the events appended since are delivered too."""
         for stream in self.streams_of(partition):
             try:
                 await self.redis.xgroup_create(stream, self.group, id="0", mkstream=True)
@@ -145,7 +93,7 @@ class Streams:
         events, deliveries = self.streams_of(partition)
         keys = [self.keys.scheduled(partition), deliveries, events]
         args = [self.group, consumer, max(1, count), now_ms or 0, MOVE_LIMIT]
-        next_due, replays, fresh = await TAKE(self.redis, keys, args)
+        next_due, replays, fresh = await run(self.redis, TAKE, keys, args)
         entries = _entries(partition, True, replays or ())
         entries.extend(_entries(partition, False, fresh or ()))
         return entries, None if next_due is None else int(float(next_due))
@@ -176,7 +124,7 @@ class Streams:
             out.extend(Entry(partition, replay, i, f) for i, f in items if f is not None)
         return out
 
-    def queue_complete(self, pipe: Any, partition: int, done: list[Completion]) -> None:
+    def queue_complete(self, pipe: ScriptPipeline, partition: int, done: list[Completion]) -> None:
         """Add to ``pipe`` the script that schedules ``done``'s retries and acks its entries."""
         events = [c.entry.id for c in done if not c.entry.replay]
         deliveries = [c.entry.id for c in done if c.entry.replay]
@@ -187,17 +135,13 @@ class Streams:
                 args.append(member)
         stream, replays = self.streams_of(partition)
         keys = (stream, replays, self.keys.scheduled(partition))
-        pipe.execute_command("EVALSHA", COMPLETE.sha, 3, *keys, *args)  # a cluster pipeline refuses evalsha()
+        pipe.call(COMPLETE, keys, args)
 
     async def complete(self, partition: int, done: list[Completion]) -> None:
-        """``queue_complete`` on its own (reloading the script if Redis forgot it)."""
-        for _ in range(2):
-            pipe = self.redis.pipeline(transaction=False)
-            self.queue_complete(pipe, partition, done)
-            (result,) = await pipe.execute(raise_on_error=False)
-            if not isinstance(result, NoScriptError):
-                break
-            await COMPLETE.load(self.redis)
+        """``queue_complete`` on its own."""
+        pipe = ScriptPipeline(self.redis)
+        self.queue_complete(pipe, partition, done)
+        (result,) = await pipe.execute()
         if isinstance(result, BaseException):
             raise result
 

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from relay.keys import Keys
 from relay.store.connect import RedisClient
-from relay.store.scripts import Script
+from relay.store.scripts import WRITE, run
 from relay.webhooks.model import Webhook, WebhookSpec, stored
 from relay.webhooks.query import WebhookQuery, index_terms
 
@@ -23,38 +23,6 @@ log = structlog.get_logger("relay.webhooks")
 
 _MAX_TRIES = 50
 
-WRITE = Script(
-    """
--- KEYS[1] table hash, KEYS[2] version counter, KEYS[3..] index sorted sets (score = id):
--- ARGV[4] of them to leave, then the ones to join
--- ARGV[1] id, ARGV[2] the JSON the writer read ('' = absent), ARGV[3] new JSON ('' = delete),
--- ARGV[5] position in KEYS of an index set that must be empty (0 = none)
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if ARGV[2] == '' then
-  if current then return 0 end
-elseif current ~= ARGV[2] then
-  return 0
-end
-local must_be_empty = tonumber(ARGV[5])
-if must_be_empty > 0 and redis.call('ZCARD', KEYS[must_be_empty]) > 0 then return -1 end
-local leave = tonumber(ARGV[4])
-for i = 3, 2 + leave do redis.call('ZREM', KEYS[i], ARGV[1]) end
-if ARGV[3] == '' then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-else
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-end
-for i = 3 + leave, #KEYS do redis.call('ZADD', KEYS[i], ARGV[1], ARGV[1]) end
--- A fresh counter starts at the server's clock (microseconds), not at 0: after Redis restarts
--- empty, no version a process still holds can come round again and hide the new table.
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  local now = redis.call('TIME')
-  redis.call('SET', KEYS[2], now[1] .. string.format('%06d', now[2]))
-end
-redis.call('INCR', KEYS[2])
-return 1
-"""
-)
 
 Change = WebhookSpec | Callable[[WebhookSpec], WebhookSpec]
 """A new spec, or a function of the current one (called again if a concurrent write won)."""
@@ -190,7 +158,7 @@ class WebhookStore:
             len(leave),
             position,
         ]
-        return int(await WRITE(self.redis, keys, args))
+        return int(await run(self.redis, WRITE, keys, args))
 
 
 def _parse(webhook_id: int, raw: bytes | str) -> Webhook | None:
