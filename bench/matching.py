@@ -26,13 +26,13 @@ class _Table:
     """What ``WebhookView`` reads from a store, held in memory."""
 
     def __init__(self, webhooks: list[Webhook]) -> None:
-        self.webhooks = webhooks
+        self.table = {w.id: w.to_storage() for w in webhooks}
 
     async def version(self) -> int:
         return 1
 
-    async def snapshot(self) -> tuple[int, list[Webhook]]:
-        return 1, self.webhooks
+    async def snapshot(self) -> tuple[int, dict[int, bytes]]:
+        return 1, self.table
 
 
 def webhooks(total: int, matching: int, now_ms: int) -> list[Webhook]:

@@ -48,6 +48,15 @@ WEBHOOKS_DISABLED = Counter(
 GROUP_LAG = Gauge("relay_group_lag", "Entries not yet read by the consumer group", ["stream"])
 GROUP_PENDING = Gauge("relay_group_pending", "Entries read but not yet acknowledged", ["stream"])
 WEBHOOKS_CACHED = Gauge("relay_webhooks_cached", "Webhooks in this worker's cached view")
+WEBHOOK_SECRETS_UNREADABLE = Gauge(
+    "relay_webhook_secrets_unreadable",
+    "Webhooks in this worker's view whose stored secret no key of RELAY_SECRET_KEYS opens",
+)
+DELIVERIES_SECRET_UNREADABLE = Counter(
+    "relay_deliveries_secret_unreadable_total",
+    "Delivery attempts held back, unsent, because no key of RELAY_SECRET_KEYS opens their "
+    "webhook's stored secret (retried on the schedule, then dead letters of kind secret-unreadable)",
+)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hmac
 from dataclasses import dataclass, field
+
+from cryptography.fernet import Fernet, MultiFernet
+from pydantic import SecretStr
 
 
 @dataclass(frozen=True, repr=False)
@@ -111,3 +115,50 @@ class ApiCredentials:
             password_ok = hmac.compare_digest(password, want_password)
             ok |= user_ok & password_ok
         return ok
+
+
+@dataclass(frozen=True, repr=False)
+class SecretKeys:
+    """``RELAY_SECRET_KEYS``: Fernet keys that seal webhook secrets at rest. The first seals; every
+    key opens (``relay.webhooks.sealing``). A malformed key is named by its position, never shown."""
+
+    keys: tuple[SecretStr, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> SecretKeys:
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        for position, item in enumerate(items, 1):
+            if not _is_fernet_key(item):
+                raise ValueError(
+                    f"key {position} of {len(items)} is not a Fernet key (32 bytes in url-safe "
+                    "base64, 44 characters; `relay secrets new-key` makes one)"
+                )
+        return cls(tuple(SecretStr(item) for item in items))
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
+    def __repr__(self) -> str:
+        return f"SecretKeys(count={len(self.keys)}, values=**********)"
+
+    __str__ = __repr__
+
+    @functools.cached_property
+    def first(self) -> Fernet:
+        """The key that seals. Raises IndexError without keys."""
+        return Fernet(self.keys[0].get_secret_value())
+
+    @functools.cached_property
+    def fernet(self) -> MultiFernet | None:
+        """The keys as one MultiFernet (None without keys): what seals and opens."""
+        if not self.keys:
+            return None
+        return MultiFernet([Fernet(key.get_secret_value()) for key in self.keys])
+
+
+def _is_fernet_key(text: str) -> bool:
+    try:
+        Fernet(text)
+    except ValueError:  # binascii.Error is one; its message never holds the key, nor does ours
+        return False
+    return True

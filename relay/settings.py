@@ -28,7 +28,7 @@ from pydantic_settings import (
 )
 
 from relay.egress import EgressAllow
-from relay.secrets import ApiCredentials, CallfireSecrets
+from relay.secrets import ApiCredentials, CallfireSecrets, SecretKeys
 from relay.store.connect import url_problem
 
 ENV_PREFIX = "RELAY_"
@@ -83,6 +83,11 @@ def _secrets(value: Any) -> CallfireSecrets:
 def _credentials(value: Any) -> ApiCredentials:
     raw = value.get_secret_value() if isinstance(value, SecretStr) else value
     return raw if isinstance(raw, ApiCredentials) else ApiCredentials.parse(str(raw or ""))
+
+
+def _secret_keys(value: Any) -> SecretKeys:
+    raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return raw if isinstance(raw, SecretKeys) else SecretKeys.parse(str(raw or ""))
 
 
 def _egress(value: Any) -> EgressAllow:
@@ -189,6 +194,11 @@ class Settings(BaseSettings):
     )
     webhooks_file: Path | None = Field(
         None, description="A YAML file of webhooks applied at start (subscriptions kept in git)."
+    )
+    secret_keys: Annotated[SecretKeys, NoDecode, BeforeValidator(_secret_keys)] = Field(
+        SecretKeys(),
+        description="Comma-separated Fernet keys sealing webhook secrets in Redis: the first "
+        "seals, every one opens (rotation: docs/operations.md). Unset: secrets stay in plain text.",
     )
 
     # --- Delivery --------------------------------------------------------------------------

@@ -53,7 +53,7 @@ class Harness:
         self.redis = redis
         self.sink = sink
         self.keys = keys_for(settings)
-        self.store = WebhookStore(redis, self.keys)
+        self.store = WebhookStore(redis, self.keys, secret_keys=settings.secret_keys)
         self.dead = DeadLetters(redis, self.keys)
         self.services: list[DeliveryService] = []
 

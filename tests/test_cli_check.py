@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from cryptography.fernet import Fernet
 
 from relay.cli import main
 from relay.cli.check import (
@@ -98,6 +99,7 @@ def relay_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
     monkeypatch.setenv("RELAY_CALLFIRE_SECRETS", "s")
     monkeypatch.setenv("RELAY_API_CREDENTIALS", "u:p")
+    monkeypatch.setenv("RELAY_SECRET_KEYS", Fernet.generate_key().decode())
 
 
 @pytest.mark.usefixtures("relay_env")
@@ -141,3 +143,22 @@ def restore_logging() -> Iterator[None]:
     """`relay` commands configure logging for the process; put it back after each test."""
     with saved_logging():
         yield
+
+
+def test_no_secret_keys_is_a_warning_with_a_redis_url() -> None:
+    """With RELAY_REDIS_URL and no RELAY_SECRET_KEYS, `check` warns (so --strict fails)."""
+    settings = Settings(redis_url="redis://db:6379/0", callfire_secrets="s", api_credentials="u:p")
+    found = [f for f in settings_findings(settings, []) if "RELAY_SECRET_KEYS" in f.text]
+    assert [f.level for f in found] == ["warning"]
+    assert exit_code(found, strict=True) == 1
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{}, {"redis_url": "redis://db:6379/0", "secret_keys": Fernet.generate_key().decode()}],
+    ids=["embedded Redis", "keys set"],
+)
+def test_secret_keys_not_asked_for(values: dict[str, str]) -> None:
+    """With keys, or on the embedded Redis (no RELAY_REDIS_URL), nothing is said about keys."""
+    settings = Settings(callfire_secrets="s", api_credentials="u:p", **values)
+    assert not [f for f in settings_findings(settings, []) if "RELAY_SECRET_KEYS" in f.text]

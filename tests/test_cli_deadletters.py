@@ -9,7 +9,7 @@ import redis as sync_redis
 import structlog
 
 from relay.cli import main
-from relay.cli.deadletters import progress_bar
+from relay.cli.progress import progress_bar
 from relay.keys import Keys
 from tests.redis_server import PrivateRedis
 from tests.test_store_dead_letters import exhausted

@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 import kubernetes_validate
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from relay.app import create_app
 from relay.keys import GROUP, Keys
@@ -142,19 +143,33 @@ def test_grace_period_outlasts_the_drain(deployment: str) -> None:
     assert pod["terminationGracePeriodSeconds"] > sleep + settings_from(config_map()).shutdown_grace
 
 
-def test_secret_files_are_mounted_where_the_variables_point() -> None:
+SECRET_FILES = {
+    "relay-serve": {"RELAY_CALLFIRE_SECRETS_FILE", "RELAY_API_CREDENTIALS_FILE", "RELAY_SECRET_KEYS_FILE"},
+    "relay-work": {"RELAY_SECRET_KEYS_FILE"},
+}
+
+
+@pytest.mark.parametrize("deployment", SECRET_FILES)
+def test_secret_files_are_mounted_where_the_variables_point(deployment: str) -> None:
     """Each RELAY_*_FILE names a key of the Secret, in the directory the Secret is mounted at."""
-    spec = container("relay-serve")
-    pod = one("Deployment", "relay-serve")["spec"]["template"]["spec"]
+    spec = container(deployment)
+    pod = one("Deployment", deployment)["spec"]["template"]["spec"]
     secret_keys = set(one("Secret", "relay-secrets")["stringData"])
-    volume = next(
-        v["name"] for v in pod["volumes"] if v.get("secret", {}).get("secretName") == "relay-secrets"
-    )
-    mount = next(m["mountPath"] for m in spec["volumeMounts"] if m["name"] == volume)
+    volume = next(v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == "relay-secrets")
+    mounted = {item["path"] for item in volume["secret"].get("items", [])} or secret_keys
+    mount = next(m["mountPath"] for m in spec["volumeMounts"] if m["name"] == volume["name"])
     files = {e["name"]: e["value"] for e in spec["env"] if e["name"].endswith("_FILE")}
-    assert set(files) == {"RELAY_CALLFIRE_SECRETS_FILE", "RELAY_API_CREDENTIALS_FILE"}
+    assert set(files) == SECRET_FILES[deployment]
     for path in files.values():
-        assert str(Path(path).parent) == mount and Path(path).name in secret_keys
+        assert str(Path(path).parent) == mount and Path(path).name in secret_keys & mounted
+
+
+def test_the_secret_keys_placeholder_fails_validation() -> None:
+    """The Secret ships a placeholder, not a working key every deployment would share: a pod
+    given it as RELAY_SECRET_KEYS refuses to start."""
+    placeholder = one("Secret", "relay-secrets")["stringData"]["secret-keys"]
+    with pytest.raises(ValidationError, match="not a Fernet key"):
+        Settings(secret_keys=placeholder)
 
 
 def test_service_and_autoscaler_target_the_listener() -> None:

@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
 import pytest
-import structlog
 
-from relay import logs
 from relay.settings import Settings
 from relay.signing import CALLFIRE_HEADER, callfire_signature
+from tests import logstate
 from tests.callbacks import SECRET, call_event, callback_body, signed
 from tests.hostile import RawResponse, exchange, hang_up, request_head, served
-from tests.logstate import saved_logging
 
 ROTATED = "rotated-secret-2b9e"
 BOUND = "bound-secret-3f07"
@@ -31,11 +28,8 @@ HEADER_MARKER = "PRIVATE-HEADER-VALUE-e44a"
 @pytest.fixture
 def rendered_logs() -> Iterator[Callable[[], str]]:
     """structlog configured as a process configures it (JSON, debug), its lines kept in memory."""
-    lines = io.StringIO()
-    with saved_logging():
-        logs.configure(Settings(log_format="json", log_level="debug"))
-        structlog.configure(logger_factory=structlog.PrintLoggerFactory(lines))
-        yield lines.getvalue
+    with logstate.rendered_logs() as rendered:
+        yield rendered
 
 
 def marked_body(**extra: Any) -> bytes:

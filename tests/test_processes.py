@@ -116,3 +116,17 @@ def test_a_stalled_worker_exits_3_after_logging_it(tmp_path: Path, processes: li
     assert len(stalls) == 1
     assert stalls[0]["level"] == "error"
     assert "delivery loop(s) stalled" in stalls[0]["problems"]["delivery"]
+
+
+def test_start_without_secret_keys_warns(
+    tmp_path: Path, processes: list[RelayProcess], redis_server: PrivateRedis, prefix: str
+) -> None:
+    """No RELAY_SECRET_KEYS: the process starts, and says at start that secrets stay in plain text."""
+    settings = {"redis_url": redis_server.url, "key_prefix": prefix, "callfire_secrets": SECRET}
+    proc = RelayProcess("serve", tmp_path / "serve.log", **settings)
+    processes.append(proc)
+    proc.start()
+    assert proc.terminate() == 0
+    warnings = [json.loads(line) for line in proc.log().splitlines() if "RELAY_SECRET_KEYS" in line]
+    assert [w["level"] for w in warnings] == ["warning"]
+    assert "stored in plain text" in warnings[0]["event"]

@@ -6,12 +6,15 @@ import asyncio
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from cryptography.fernet import Fernet
+from pydantic import SecretStr, ValidationError
 
 from relay.keys import Keys
+from relay.secrets import SecretKeys
 from relay.store.webhooks import NameTakenError, WebhookStore
 from relay.webhooks.model import WebhookBody, WebhookSpec, merged
 from relay.webhooks.query import WebhookQuery
+from relay.webhooks.sealing import SealedSecret, unseal
 
 NOW = 1_700_000_000_000
 
@@ -189,3 +192,33 @@ async def test_version_never_comes_round_again_after_the_table_is_lost(
     await redis.delete(keys.webhooks, keys.webhooks_version)
     await store.create(spec(), 3)
     assert await store.version() > before
+
+
+async def test_sealed_secret_this_process_cannot_open_survives_an_update(redis: Any, keys: Keys) -> None:
+    """An update that does not set the secret keeps a sealed one as stored, even one sealed under
+    a key this process lacks (a rolling deploy): nothing is lost, nothing re-sealed."""
+    theirs = SecretKeys.parse(Fernet.generate_key().decode())
+    ours = WebhookStore(redis, keys, secret_keys=SecretKeys.parse(Fernet.generate_key().decode()))
+    created = await WebhookStore(redis, keys, secret_keys=theirs).create(spec(secret=SecretStr("s")), NOW)
+    before = await ours.get(created.id)
+    body = WebhookBody.model_validate({"name": "renamed"})
+    await ours.update(created.id, lambda current: merged(current, body, NOW), NOW + 1)
+    after = await ours.get(created.id)
+    assert before is not None and after is not None and after.name == "renamed"
+    assert isinstance(after.secret, SealedSecret) and after.secret == before.secret
+    assert unseal(after.secret, theirs.fernet) == SecretStr("s")
+
+
+async def test_reseal_keeps_updated_at(redis: Any, keys: Keys) -> None:
+    """Re-encrypting a secret is no change of the webhook: its updatedAt stays."""
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    created = await WebhookStore(redis, keys, secret_keys=SecretKeys.parse(old)).create(
+        spec(secret=SecretStr("s")), NOW
+    )
+    rotating = WebhookStore(redis, keys, secret_keys=SecretKeys.parse(f"{new},{old}"))
+    assert await rotating.reseal(created.id) == "resealed"
+    assert await rotating.reseal(created.id) == "current"
+    after = await rotating.get(created.id)
+    assert after is not None and after.updated_at == created.updated_at
+    assert isinstance(after.secret, SealedSecret)
+    assert unseal(after.secret, SecretKeys.parse(new).fernet) == SecretStr("s")

@@ -8,11 +8,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+import structlog
+from cryptography.fernet import Fernet
+from prometheus_client import REGISTRY
+from pydantic import SecretStr
 
 from relay.keys import Keys
+from relay.secrets import SecretKeys
 from relay.store.connect import connect
 from relay.store.webhooks import WebhookStore
-from relay.webhooks.model import stored
+from relay.webhooks.model import Webhook, stored
+from relay.webhooks.sealing import Opener, SealedSecret
 from relay.webhooks.view import WebhookView, behind, build_index
 from tests.redis_server import PrivateRedis
 from tests.test_store_webhooks import NOW, spec
@@ -197,3 +203,80 @@ async def test_concurrent_refreshes_share_one_reload(two_processes: Any) -> None
     await asyncio.gather(*(view.refresh() for _ in range(20)))
     assert view.get(created.id) == created
     assert reloads == 1
+
+
+@pytest.fixture
+async def sealing_stores(redis_server: PrivateRedis, keys: Keys) -> Any:
+    """A writer sealing with a key, a worker's view opening with it, and a writer with a key the
+    view lacks."""
+    client = connect(redis_server.url)
+    shared, other = (
+        SecretKeys.parse(Fernet.generate_key().decode()),
+        SecretKeys.parse(Fernet.generate_key().decode()),
+    )
+    store = WebhookStore(client, keys, secret_keys=shared)
+    yield (
+        store,
+        WebhookView(store, opener=Opener(shared.fernet)),
+        WebhookStore(client, keys, secret_keys=other),
+    )
+    await client.aclose()
+
+
+async def test_view_holds_secrets_opened(sealing_stores: Any) -> None:
+    """Sealed in Redis, the secret is in plain text in a worker's view: a delivery decrypts nothing."""
+    writer, view, _ = sealing_stores
+    created = await writer.create(spec(secret=SecretStr("view-secret")), NOW)
+    await view.refresh()
+    held = view.get(created.id)
+    assert held is not None and not isinstance(held.secret, SealedSecret)
+    assert held.secret == SecretStr("view-secret")
+
+
+async def test_view_without_opener_keeps_secrets_sealed(sealing_stores: Any) -> None:
+    """A view that is not a worker's (the console's) opens nothing and logs nothing about it."""
+    writer, _, _ = sealing_stores
+    created = await writer.create(spec(secret=SecretStr("view-secret")), NOW)
+    view = WebhookView(writer)
+    with structlog.testing.capture_logs() as logged:
+        await view.refresh()
+    held = view.get(created.id)
+    assert held is not None and isinstance(held.secret, SealedSecret)
+    assert [e for e in logged if e["log_level"] == "error"] == []
+
+
+async def test_refresh_opens_only_the_webhooks_that_changed(
+    sealing_stores: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After one webhook of three changes, a refresh opens that one; the others are kept as they
+    were (the very same objects)."""
+    writer, view, _ = sealing_stores
+    hooks = [await writer.create(spec(secret=SecretStr(f"s{n}")), NOW) for n in range(3)]
+    await view.refresh()
+    before = {w.id: view.get(w.id) for w in hooks}
+    opened: list[int] = []
+    open_one = view.opener.open
+
+    def counting(webhook: Webhook) -> Webhook:
+        opened.append(webhook.id)
+        return open_one(webhook)
+
+    monkeypatch.setattr(view.opener, "open", counting)
+    await writer.update(hooks[1].id, lambda s: s.model_copy(update={"name": "renamed"}), NOW)
+    await view.refresh()
+    assert opened == [hooks[1].id]
+    assert view.get(hooks[0].id) is before[hooks[0].id]
+    assert view.get(hooks[2].id) is before[hooks[2].id]
+    changed = view.get(hooks[1].id)
+    assert changed is not None and changed.name == "renamed" and changed.secret == SecretStr("s1")
+
+
+async def test_unreadable_secret_stays_sealed_and_is_counted(sealing_stores: Any) -> None:
+    """A secret sealed under a key the worker lacks is left sealed in its view and counted in
+    relay_webhook_secrets_unreadable."""
+    _, view, stranger = sealing_stores
+    created = await stranger.create(spec(secret=SecretStr("not-for-you")), NOW)
+    await view.refresh()
+    held = view.get(created.id)
+    assert held is not None and isinstance(held.secret, SealedSecret)
+    assert REGISTRY.get_sample_value("relay_webhook_secrets_unreadable") == 1

@@ -63,7 +63,7 @@ def setup_api(
     clock: Callable[[], int] = wall_clock_ms,
 ) -> WebhookStore:
     """Mount the API on ``app``; returns its store. Call it after the other routes are added."""
-    store = WebhookStore(redis, keys)
+    store = WebhookStore(redis, keys, secret_keys=settings.secret_keys)
     app[WEBHOOK_STORE] = store
     app[CLOCK] = clock
     app.middlewares.append(api_middleware(settings.api_credentials, settings.read_timeout))

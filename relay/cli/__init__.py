@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from relay import __version__
-from relay.cli import check, config, deadletters, events, processes, receive, webhooks
+from relay.cli import check, config, deadletters, events, processes, receive, secrets, webhooks
 from relay.cli.common import CliError
 from relay.settings import ConfigError, Settings
 
-MODULES = (processes, events, check, config, deadletters, webhooks, receive)
+MODULES = (processes, events, check, config, deadletters, webhooks, secrets, receive)
 
 
 def build_parser() -> argparse.ArgumentParser:

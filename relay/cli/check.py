@@ -29,6 +29,10 @@ from relay.settings import Settings
 from relay.store.connect import RedisClient, connect, display_url
 
 MIN_VERSION = (6, 2)
+PLAIN_SECRETS = (
+    "no RELAY_SECRET_KEYS: webhook secrets are stored in plain text, and anyone who can read "
+    "Redis (or a copy of its files) can sign as the relay; set keys (docs/operations.md)"
+)
 Level = Literal["ok", "warning", "error"]
 
 
@@ -89,6 +93,8 @@ def settings_findings(settings: Settings, unknown_env: list[str]) -> list[Findin
         found.append(_warn("RELAY_ALLOW_UNSIGNED=true: anyone can post callbacks (testing only)"))
     if not settings.api_credentials:
         found.append(_warn("no RELAY_API_CREDENTIALS: the Webhooks API answers 403 to everyone"))
+    if not settings.secret_keys and settings.redis_url is not None:
+        found.append(_warn(PLAIN_SECRETS))
     if settings.reclaim_idle <= settings.delivery_timeout:
         found.append(
             Finding(

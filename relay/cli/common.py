@@ -59,17 +59,20 @@ T = TypeVar("T")
 
 
 def on_redis(
-    build: Callable[[RedisClient, Keys], T], action: Callable[[T, argparse.Namespace], Awaitable[int]]
+    build: Callable[[RedisClient, Keys, Settings], T],
+    action: Callable[[T, argparse.Namespace], Awaitable[int]],
 ) -> Callable[[argparse.Namespace], int]:
     """A sub-command's handler: load the settings, open the Redis the relay uses, and run
-    ``action`` on what ``build`` makes of it (a store of the relay's, from the client and the keys)."""
+    ``action`` on what ``build`` makes of it (a store of the relay's, from the client, the keys
+    and the settings)."""
 
     def handler(args: argparse.Namespace) -> int:
         settings = load_settings()
 
         async def run() -> int:
             async with running_redis(settings) as redis:
-                return await action(build(redis, Keys(settings.key_prefix, settings.partitions)), args)
+                keys = Keys(settings.key_prefix, settings.partitions)
+                return await action(build(redis, keys, settings), args)
 
         return run_async(run)
 

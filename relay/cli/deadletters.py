@@ -9,15 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TextIO
+from typing import Any
 
 import orjson
 
 from relay.cli.common import CliError, on_redis
+from relay.cli.progress import Progress
 from relay.store.dead_letters import BATCH, KINDS, DeadLetter, DeadLetters, LetterQuery
-
-PROGRESS_FROM = 20
-"""Replays and purges of at least this many letters draw a progress bar on stderr."""
 
 
 def last_of(letter: DeadLetter) -> str:
@@ -30,30 +28,6 @@ def list_line(letter: DeadLetter) -> str:
     """``id  webhook  kind  last status  reason``, one letter per line. Pure."""
     webhook = "-" if letter.webhook_id is None else str(letter.webhook_id)
     return f"{letter.id}  {webhook:>8}  {letter.kind:<9}  {last_of(letter):>5}  {letter.reason}"
-
-
-def progress_bar(done: int, total: int, width: int = 30) -> str:
-    """``[#######.......]  120/500``. Pure."""
-    filled = width if total <= 0 else int(width * done / total)
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done:>{len(str(total))}}/{total}"
-
-
-class Progress:
-    def __init__(self, total: int, label: str, out: TextIO) -> None:
-        self.total, self.label, self.out = total, label, out
-        self.shown = total >= PROGRESS_FROM
-        self.done = 0
-
-    def step(self) -> None:
-        self.done += 1
-        if self.shown and (self.done == self.total or self.done % max(1, self.total // 100) == 0):
-            self.out.write(f"\r{self.label} {progress_bar(self.done, self.total)}")
-            self.out.flush()
-
-    def finish(self) -> None:
-        if self.shown:
-            self.out.write("\n")
-            self.out.flush()
 
 
 async def _chosen(letters: DeadLetters, args: argparse.Namespace) -> list[DeadLetter]:
@@ -120,7 +94,7 @@ Action = Callable[[DeadLetters, argparse.Namespace], Awaitable[int]]
 
 
 def _command(action: Action) -> Callable[[argparse.Namespace], int]:
-    return on_redis(DeadLetters, action)
+    return on_redis(lambda redis, keys, _: DeadLetters(redis, keys), action)
 
 
 def _selection(parser: argparse.ArgumentParser) -> None:

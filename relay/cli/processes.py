@@ -7,6 +7,9 @@ import os
 import sys
 from typing import Any
 
+import structlog
+
+from relay.cli.check import PLAIN_SECRETS
 from relay.cli.common import CliError, load_settings, run_async
 from relay.runtime import serve_until_signalled
 from relay.settings import Settings
@@ -16,6 +19,14 @@ DEMO = {
     "api_credentials": "demo:demo",
     "egress_allow": "127.0.0.0/8,::1/128",
 }
+
+
+log = structlog.get_logger("relay")
+
+
+def _warn_plain_secrets(settings: Settings) -> None:
+    if not settings.secret_keys:
+        log.warning(PLAIN_SECRETS)
 
 
 def _require_secrets(settings: Settings) -> None:
@@ -39,6 +50,7 @@ def _demo_overrides() -> dict[str, Any]:
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(**(_demo_overrides() if args.demo else {}))
     _require_secrets(settings)
+    _warn_plain_secrets(settings)
     workers = max(1, settings.workers)
     return run_async(
         lambda: serve_until_signalled(settings, listener=True, api=True, workers=workers, role="run")
@@ -48,6 +60,7 @@ def _run(args: argparse.Namespace) -> int:
 def _serve(_: argparse.Namespace) -> int:
     settings = load_settings()
     _require_secrets(settings)
+    _warn_plain_secrets(settings)
     return run_async(
         lambda: serve_until_signalled(settings, listener=True, api=True, workers=0, role="serve")
     )
@@ -55,6 +68,7 @@ def _serve(_: argparse.Namespace) -> int:
 
 def _work(_: argparse.Namespace) -> int:
     settings = load_settings()
+    _warn_plain_secrets(settings)
     workers = max(1, settings.workers)
     return run_async(
         lambda: serve_until_signalled(settings, listener=False, api=False, workers=workers, role="work")

@@ -19,6 +19,9 @@ from pydantic import ValidationError
 from relay.api.http import describe
 from relay.api.schemas import MAX_LIMIT
 from relay.cli.common import CliError, on_redis
+from relay.keys import Keys
+from relay.settings import Settings
+from relay.store.connect import RedisClient
 from relay.store.webhooks import WebhookStore
 from relay.webhooks.model import Webhook, WebhookBody, merged
 from relay.webhooks.query import WebhookQuery
@@ -112,8 +115,13 @@ async def _delete(store: WebhookStore, args: argparse.Namespace) -> int:
 Action = Callable[[WebhookStore, argparse.Namespace], Awaitable[int]]
 
 
+def store_of(redis: RedisClient, keys: Keys, settings: Settings) -> WebhookStore:
+    """The webhook store, sealing secrets with the settings' keys."""
+    return WebhookStore(redis, keys, secret_keys=settings.secret_keys)
+
+
 def _command(action: Action) -> Callable[[argparse.Namespace], int]:
-    return on_redis(WebhookStore, action)
+    return on_redis(store_of, action)
 
 
 def _add_list(commands: Any) -> None:

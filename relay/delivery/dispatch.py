@@ -37,6 +37,7 @@ from relay.store.streams import Completion, Entry
 from relay.store.webhooks import WebhookStore
 from relay.webhooks.matching import wants
 from relay.webhooks.model import Webhook
+from relay.webhooks.sealing import SecretUnreadable
 from relay.webhooks.view import WebhookView
 
 log = structlog.get_logger("relay.delivery")
@@ -153,6 +154,9 @@ class Dispatcher:
         prepared = self.prepared(webhook)
         try:
             request = prepared.request(delivery, now)
+        except SecretUnreadable:
+            async with asyncio.timeout(self.budget):
+                return await self.outcomes.secret_unreadable(delivery)
         except (ValueError, TypeError) as exc:
             await self._unbuildable(delivery, exc)
             return None
@@ -191,6 +195,7 @@ class Dispatcher:
                     "webhook gone; delivery dropped", webhook_id=delivery.webhook_id, delivery_id=delivery.id
                 )
                 return None
+            webhook = self.view.opened(webhook)
         now_ms = int(self.now() * 1000)
         if not webhook.live(now_ms):
             await self.outcomes.not_live(delivery, webhook, now_ms)
@@ -217,9 +222,11 @@ class Dispatcher:
                 return self._defer(delivery, "single_use"), None
         try:
             request = self.prepared(webhook).request(delivery, self.now())
-        except (ValueError, TypeError) as exc:
+        except (SecretUnreadable, ValueError, TypeError) as exc:
             if token is not None:
                 await self.single_use.release(webhook.id, token)
+            if isinstance(exc, SecretUnreadable):
+                return await self.outcomes.secret_unreadable(delivery), None
             await self._unbuildable(delivery, exc)
             return None, None
         result = await self.sender.send(request)

@@ -21,6 +21,7 @@ from relay.delivery.hosts import host_of
 from relay.events import StreamEvent
 from relay.signing import WEBHOOK_ID, WEBHOOK_TIMESTAMP, Signer
 from relay.webhooks.model import Webhook
+from relay.webhooks.sealing import SealedSecret, SecretUnreadable
 
 USER_AGENT = "relay-webhooks/1"
 
@@ -81,7 +82,7 @@ def _json_string(text: str) -> bytes:
 class Prepared:
     """A webhook made ready to sign requests: computed once, used for every delivery to it."""
 
-    __slots__ = ("_identity", "_selector", "_signer", "host", "webhook")
+    __slots__ = ("_identity", "_readable", "_selector", "_signer", "host", "webhook")
 
     def __init__(self, webhook: Webhook) -> None:
         self.webhook = webhook
@@ -89,7 +90,8 @@ class Prepared:
         name = orjson.dumps(webhook.name or "")
         self._identity = b',"webhookId":%d,"webhookName":%s,"resourceType":' % (webhook.id, name)
         self._selector = _selector(webhook.fields) if webhook.fields else None
-        secret = webhook.secret.get_secret_value() if webhook.secret is not None else ""
+        self._readable = not isinstance(webhook.secret, SealedSecret)  # else no key opened it
+        secret = webhook.secret.get_secret_value() if webhook.secret is not None and self._readable else ""
         self._signer = Signer(secret) if secret else None
 
     def body(self, event: StreamEvent) -> bytes:
@@ -108,7 +110,10 @@ class Prepared:
 
     def request(self, delivery: Delivery, now: float) -> OutboundRequest:
         """The POST of one attempt, signed at ``now`` (unix seconds). Raises ValueError when the
-        delivery cannot be sent (its entry is poison) or the ``fields`` trim fails."""
+        delivery cannot be sent (its entry is poison) or the ``fields`` trim fails, and
+        ``SecretUnreadable`` when the webhook's secret is sealed under no configured key."""
+        if not self._readable:
+            raise SecretUnreadable("no key of RELAY_SECRET_KEYS opens the webhook's stored secret")
         body = self.body(delivery.event)
         msg_id = delivery.id
         if "\r" in msg_id or "\n" in msg_id:  # from the stream entry's fields: never trust it

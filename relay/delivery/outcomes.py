@@ -8,6 +8,7 @@ A 2xx for an ordinary webhook, the common case, is settled without awaiting anyt
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,6 +37,8 @@ log = structlog.get_logger("relay.delivery")
 
 Retry = tuple[int, bytes]
 """A delivery to schedule: (due, unix ms; its sorted-set member)."""
+
+HELD_UNSENT = "not sent: no key of RELAY_SECRET_KEYS opens the webhook's stored secret"
 
 _DEAD_KIND = {Verdict.GONE: "gone", Verdict.REJECTED: "rejected", Verdict.REFUSED: "refused"}
 
@@ -92,23 +95,46 @@ class Outcomes:
         if verdict is Verdict.GONE:
             await self._gone(webhook)
         if verdict is Verdict.RETRY:
-            step = next_step(delivery.attempt, self.schedule, result, self.now(), self.rand)
-            if not isinstance(step, Dead):
-                self._record(delivery, result, "retry", retry_at=int(step.due * 1000))
-                metrics.RETRIES_SCHEDULED.inc()
-                log.info(
-                    "delivery failed, retry scheduled",
-                    webhook_id=webhook.id,
-                    delivery_id=delivery.id,
-                    attempt=delivery.attempt,
-                    error=describe(result),
-                    retry_in=round(step.due - self.now(), 3),
-                )
-                return int(step.due * 1000), delivery.again(step.attempt).member()
-            await self.dead(delivery, "exhausted", step.reason, result)
-            return None
+            return await self._retry(delivery, result, "exhausted", "delivery failed, retry scheduled")
         await self.dead(delivery, _DEAD_KIND[verdict], describe(result), result)
         return None
+
+    async def secret_unreadable(self, delivery: Delivery) -> Retry | None:
+        """Nothing was sent: no configured key opens the webhook's secret. The delivery follows
+        the retry schedule (a process with the key may take it, e.g. later in a rolling deploy),
+        then ends as a dead letter of kind ``secret-unreadable``."""
+        metrics.DELIVERIES_SECRET_UNREADABLE.inc()
+        result = AttemptResult(status=None, seconds=0.0, error=HELD_UNSENT)
+        held = "delivery held: its webhook's secret is unreadable; nothing sent, retry scheduled"
+        return await self._retry(delivery, result, "secret-unreadable", held, level=logging.ERROR)
+
+    async def _retry(
+        self,
+        delivery: Delivery,
+        result: AttemptResult,
+        dead_kind: str,
+        logged: str,
+        *,
+        level: int = logging.INFO,
+    ) -> Retry | None:
+        """The next attempt on the schedule (recorded, counted, logged as ``logged``), or past its
+        end a dead letter of kind ``dead_kind``."""
+        step = next_step(delivery.attempt, self.schedule, result, self.now(), self.rand)
+        if isinstance(step, Dead):
+            await self.dead(delivery, dead_kind, step.reason, result)
+            return None
+        self._record(delivery, result, "retry", retry_at=int(step.due * 1000))
+        metrics.RETRIES_SCHEDULED.inc()
+        log.log(
+            level,
+            logged,
+            webhook_id=delivery.webhook_id,
+            delivery_id=delivery.id,
+            attempt=delivery.attempt,
+            error=describe(result),
+            retry_in=round(step.due - self.now(), 3),
+        )
+        return int(step.due * 1000), delivery.again(step.attempt).member()
 
     async def _gone(self, webhook: Webhook) -> None:
         """Switch the webhook off; counted and logged only by the worker that did it (several

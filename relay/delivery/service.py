@@ -35,6 +35,7 @@ from relay.store.dead_letters import DeadLetters
 from relay.store.streams import Streams
 from relay.store.webhooks import WebhookStore
 from relay.webhooks.model import Webhook
+from relay.webhooks.sealing import Opener
 from relay.webhooks.view import WebhookView
 
 log = structlog.get_logger("relay.delivery")
@@ -73,8 +74,8 @@ class DeliveryService:
         self.settings = settings
         self.now, self.rand = now, rand
         self.sweep_every = sweep_every
-        self.store = WebhookStore(redis, keys)
-        self.view = WebhookView(self.store)
+        self.store = WebhookStore(redis, keys, secret_keys=settings.secret_keys)
+        self.view = WebhookView(self.store, opener=Opener(settings.secret_keys.fernet))
         self.streams = Streams(redis, keys)
         self.sender = Sender(settings.egress_allow, settings.delivery_timeout, settings.max_in_flight)
         attempts = Attempts(

@@ -29,6 +29,7 @@ from pydantic import (
 
 from relay import selector
 from relay.catalog import RESOURCES, canonical_event
+from relay.webhooks.sealing import SealedSecret
 
 Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1, json_schema_extra={"format": "int64"})]
 
@@ -143,7 +144,8 @@ def check_callback_url(value: str) -> None:
 
 
 class Webhook(_Writable):
-    """The stored webhook, what workers use. Serialised by alias; the secret included."""
+    """The stored webhook, what workers use. Serialised by alias; the secret included: in plain
+    text under ``secret``, or sealed (``relay.webhooks.sealing``) under ``sealedSecret``."""
 
     id: Int64
     created_at: Int64 = Field(alias="createdAt")
@@ -160,12 +162,23 @@ class Webhook(_Writable):
 
     def to_storage(self) -> bytes:
         data = self.model_dump(mode="json", by_alias=True)
-        data["secret"] = self.secret.get_secret_value() if self.secret is not None else None
+        secret = self.secret
+        if isinstance(secret, SealedSecret):
+            data["secret"], data["sealedSecret"] = None, secret.token
+        else:
+            data["secret"] = secret.get_secret_value() if secret is not None else None
         return orjson.dumps(data)
 
     @classmethod
     def from_storage(cls, raw: bytes | str) -> Webhook:
-        return cls.model_validate_json(raw)
+        """Raises ``pydantic.ValidationError`` (or ``orjson.JSONDecodeError``, a ValueError)."""
+        text = raw if isinstance(raw, bytes) else raw.encode()
+        if b'"sealedSecret"' not in text:  # a plain secret, or none: parsed straight from JSON
+            return cls.model_validate_json(text)
+        data = orjson.loads(text)
+        if isinstance(data, dict) and data.get("sealedSecret") is not None:
+            data["secret"] = SealedSecret(data.pop("sealedSecret"))
+        return cls.model_validate(data)
 
     def out(self) -> dict[str, Any]:
         """What the API returns: no secret, absent optional fields left out."""

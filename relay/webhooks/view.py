@@ -8,6 +8,9 @@ the view is behind it. That holds on Redis Cluster too, where the version and th
 different hash slots and no one script could read both: the order comes from the worker awaiting
 one read before sending the next. A background poll (every ``poll_interval``) also refreshes, so
 a delete reaches deliveries already under way within a second.
+
+A worker's view holds webhooks with their secrets opened (``relay.webhooks.sealing``), so a
+delivery decrypts nothing; a reload parses and opens only the webhooks whose stored JSON changed.
 """
 
 from __future__ import annotations
@@ -20,12 +23,15 @@ import structlog
 
 from relay import metrics
 from relay.catalog import event_key
-from relay.store.webhooks import WebhookStore
+from relay.store.webhooks import WebhookStore, parse
 from relay.webhooks.model import Webhook
+from relay.webhooks.sealing import Opener, SealedSecret
 
 log = structlog.get_logger("relay.webhooks")
 
 Index = dict[tuple[str, str], tuple[Webhook, ...]]
+Rows = dict[int, tuple[bytes, Webhook]]
+"""id -> (the webhook's JSON as stored, the webhook with its secret opened)."""
 
 
 def build_index(webhooks: Iterable[Webhook]) -> tuple[dict[int, Webhook], Index]:
@@ -51,13 +57,18 @@ class WebhookView:
     """A process's cached view of all webhooks: reloaded when ``keys.webhooks_version`` moved
     past it, on demand (``refresh``) and every ``poll_interval`` (default 0.25 s)."""
 
-    def __init__(self, store: WebhookStore, poll_interval: float = 0.25) -> None:
+    def __init__(
+        self, store: WebhookStore, poll_interval: float = 0.25, *, opener: Opener | None = None
+    ) -> None:
         self.store = store
         self.poll_interval = poll_interval
         self.version: int | None = None
         """The table version the view holds; None before the first load."""
         self._by_id: dict[int, Webhook] = {}
         self._by_event: Index = {}
+        self._rows: Rows = {}
+        self.opener = opener
+        """Opens the webhooks' sealed secrets (a worker's view); None: they are kept as stored."""
         self._task: asyncio.Task[None] | None = None
         self._loading: asyncio.Future[None] | None = None
         """The reload under way, shared by every caller that needs it."""
@@ -105,11 +116,33 @@ class WebhookView:
 
     async def _reload(self) -> None:
         """The table and its version, read together, become the view."""
-        version, webhooks = await self.store.snapshot()
-        self._by_id, self._by_event = build_index(webhooks)
+        version, table = await self.store.snapshot()
+        self._rows = self._opened(table)
+        self._by_id, self._by_event = build_index(webhook for _, webhook in self._rows.values())
         self.version = version
         metrics.WEBHOOKS_CACHED.set(len(self._by_id))
+        if self.opener is not None:
+            sealed = sum(isinstance(w.secret, SealedSecret) for w in self._by_id.values())
+            metrics.WEBHOOK_SECRETS_UNREADABLE.set(sealed)
         log.debug("webhook view reloaded", version=version, webhooks=len(self._by_id))
+
+    def _opened(self, table: dict[int, bytes]) -> Rows:
+        """The rows of ``table``: a webhook whose JSON is unchanged is kept as it was; the others
+        are parsed and their secrets opened (an unreadable one is left sealed)."""
+        rows: Rows = {}
+        for webhook_id, raw in table.items():
+            known = self._rows.get(webhook_id)
+            if known is not None and known[0] == raw:
+                rows[webhook_id] = known
+                continue
+            webhook = parse(webhook_id, raw)
+            if webhook is not None:
+                rows[webhook_id] = (raw, self.opened(webhook))
+        return rows
+
+    def opened(self, webhook: Webhook) -> Webhook:
+        """``webhook`` with its secret opened, as the view holds its own (when it has an opener)."""
+        return webhook if self.opener is None else self.opener.open(webhook)
 
     def matching(self, resource: str, event_key: str, now_ms: int) -> list[Webhook]:
         """The live webhooks watching ``event_key`` (``relay.catalog.event_key``) on ``resource``."""

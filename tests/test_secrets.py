@@ -1,0 +1,79 @@
+"""relay/secrets.py's SecretKeys (RELAY_SECRET_KEYS): parsed, validated without ever being shown,
+and refused at start-up with exit 2 and one line naming the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from relay.cli import main
+from relay.secrets import SecretKeys
+from relay.settings import Settings
+
+KEY = Fernet.generate_key().decode()
+BAD = "not-a-key-9c41e2"
+
+
+def test_keys_in_order() -> None:
+    """Comma-separated keys are kept in order, blanks and spaces dropped."""
+    other = Fernet.generate_key().decode()
+    parsed = SecretKeys.parse(f" {KEY} ,, {other} ")
+    assert [k.get_secret_value() for k in parsed.keys] == [KEY, other]
+
+
+def test_no_keys_is_falsy() -> None:
+    """Unset (or blank) means no keys: secrets stay in plain text."""
+    assert not SecretKeys.parse("")
+    assert Settings().secret_keys.fernet is None
+
+
+def test_repr_hides_the_keys() -> None:
+    """Neither repr nor str of the setting shows a key."""
+    parsed = SecretKeys.parse(KEY)
+    assert KEY not in repr(parsed)
+    assert KEY not in str(Settings(secret_keys=KEY))
+
+
+@pytest.mark.parametrize("text", [BAD, f"{KEY},{BAD}", KEY[:-4], "change-me"])
+def test_malformed_key_is_refused_without_showing_it(text: str) -> None:
+    """A malformed key is named by its position; its value is not in the message."""
+    with pytest.raises(ValueError, match=r"key \d of \d is not a Fernet key") as raised:
+        SecretKeys.parse(text)
+    assert text.split(",")[-1] not in str(raised.value)
+
+
+@pytest.mark.parametrize("source", ["env", "file"])
+def test_malformed_key_exits_2_naming_the_setting(
+    source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """RELAY_SECRET_KEYS (or its _FILE) holding a malformed key: exit 2, one line, no key shown."""
+    if source == "env":
+        monkeypatch.setenv("RELAY_SECRET_KEYS", f"{KEY},{BAD}")
+    else:
+        path = tmp_path / "keys"
+        path.write_text(f"{KEY},{BAD}\n")
+        monkeypatch.setenv("RELAY_SECRET_KEYS_FILE", str(path))
+    assert main(["check"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "RELAY_SECRET_KEYS: key 2 of 2 is not a Fernet key" in err
+    assert BAD not in err and KEY not in err
+
+
+def test_keys_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RELAY_SECRET_KEYS_FILE names a file holding the keys, as every secret setting may."""
+    path = tmp_path / "keys"
+    path.write_text(KEY + "\n")
+    monkeypatch.setenv("RELAY_SECRET_KEYS_FILE", str(path))
+    assert [k.get_secret_value() for k in Settings.load().secret_keys.keys] == [KEY]
+
+
+def test_new_key_prints_a_working_key(capsys: pytest.CaptureFixture[str]) -> None:
+    """`relay secrets new-key` prints a key RELAY_SECRET_KEYS accepts, a different one each time."""
+    assert main(["secrets", "new-key"]) == 0
+    assert main(["secrets", "new-key"]) == 0
+    first, second = capsys.readouterr().out.split()
+    assert first != second
+    assert SecretKeys.parse(f"{first},{second}").fernet is not None
