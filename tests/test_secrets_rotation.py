@@ -159,7 +159,7 @@ async def test_unreadable_secret_is_never_sent_and_ends_as_a_dead_letter(
         with structlog.testing.capture_logs() as logged:
             await delivered_nowhere(h, step_settings(make_settings, NEW))
         assert h.sink.received == []
-        (letter,) = await h.dead.page()
+        (letter,) = await h.dead_letters(0)
         assert (letter.kind, letter.webhook_id, letter.attempts) == ("secret-unreadable", hook.id, 3)
         assert unreadable_count() - counted == 3
         assert [a["outcome"] for a in await h.attempts(hook.id)] == ["dead", "retry", "retry"]
@@ -188,7 +188,7 @@ async def test_single_use_webhook_with_unreadable_secret_is_not_sent(
         hook = await h.webhook("/once", single_use=True)
         await delivered_nowhere(h, step_settings(make_settings, NEW))
         assert h.sink.received == []
-        assert [letter.kind for letter in await h.dead.page()] == ["secret-unreadable"]
+        assert [letter.kind for letter in await h.dead_letters(0)] == ["secret-unreadable"]
         assert await h.store.get(hook.id) is not None
 
 
@@ -211,7 +211,7 @@ async def test_a_rolling_deploy_loses_nothing(
         await stale.stop()
         assert h.sink.received == []
         await delivered_after(h, step_settings(make_settings, f"{NEW},{OLD}", **slow))
-        assert await h.dead.page() == []
+        assert await h.dead_letters(0) == []
 
 
 async def delivered_after(h: Harness, settings: Settings) -> None:

@@ -1,5 +1,5 @@
 """Webhook secrets never appear anywhere the relay shows things: API answers (error bodies
-included), logs, metrics, dead letters, the console (its pages and its live tail),
+included), logs, metrics, dead letters (over the API too), the console (its pages and its live tail),
 `relay events tail`, `relay webhooks` and `relay dead-letters`. Nor do their sealed tokens.
 
 One scenario runs every path that handles a secret, with RELAY_SECRET_KEYS set: webhooks created,
@@ -64,7 +64,12 @@ async def reads(client: TestClient[Any, Any]) -> list[str]:
     for webhook_id in (1, 2, 3):
         resp = await client.get(f"/v2/webhooks/{webhook_id}/deliveries", headers=AUTH)
         bodies.append(await resp.text())
-    return bodies
+    letters = await (await client.get("/v2/dead-letters", headers=AUTH)).json()
+    assert letters["totalCount"] == 2
+    for letter in letters["items"]:
+        resp = await client.get(f"/v2/dead-letters/{letter['id']}", headers=AUTH)
+        bodies.append(await resp.text())
+    return [*bodies, str(letters)]
 
 
 async def console(client: TestClient[Any, Any]) -> str:
