@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -37,20 +38,27 @@ def step_settings(make_settings: Callable[..., Settings], keys: str, **overrides
     return make_settings(**{**FAST, **overrides, "secret_keys": keys})
 
 
-async def delivered_by(h: Harness, settings: Settings, paths: list[str]) -> None:
-    """A worker with ``settings`` delivers one event to each of ``paths``, each signature valid."""
-    before = {path: len(h.sink.at(path)) for path in paths}
+@asynccontextmanager
+async def worker(h: Harness, settings: Settings) -> AsyncIterator[DeliveryService]:
+    """A delivery worker with ``settings`` (one deploy's), its view loaded; stopped on leaving."""
     service = DeliveryService(settings, h.redis, h.keys)
     await service.start()
     try:
         await service.ready.wait()
+        yield service
+    finally:
+        await service.stop()
+
+
+async def delivered_by(h: Harness, settings: Settings, paths: list[str]) -> None:
+    """A worker with ``settings`` delivers one event to each of ``paths``, each signature valid."""
+    before = {path: len(h.sink.at(path)) for path in paths}
+    async with worker(h, settings):
         await h.publish(call_event())
         for path in paths:
             got = (await h.sink.wait_for(before[path] + 1, path))[-1]
             assert callfire_valid(got, HOOK_SECRET), path
             assert standard_verified(got, HOOK_SECRET)
-    finally:
-        await service.stop()
 
 
 def reencrypt(settings: Settings, monkeypatch: pytest.MonkeyPatch, keys: str) -> int:
@@ -169,15 +177,10 @@ async def test_unreadable_secret_is_never_sent_and_ends_as_a_dead_letter(
 
 async def delivered_nowhere(h: Harness, settings: Settings) -> None:
     """Start a worker with ``settings``, publish one event, wait for its dead letter."""
-    service = DeliveryService(settings, h.redis, h.keys)
-    await service.start()
-    try:
-        await service.ready.wait()
+    async with worker(h, settings):
         await h.publish(call_event())
         await h.dead_letters(1)
         await h.settled()
-    finally:
-        await service.stop()
 
 
 async def test_single_use_webhook_with_unreadable_secret_is_not_sent(
@@ -200,29 +203,18 @@ async def test_a_rolling_deploy_loses_nothing(
     slow = {"retry_schedule": ",".join(["0.3s"] * 20)}
     async with open_harness(make_settings, redis, secret_keys=f"{NEW},{OLD}", **slow) as h:
         hook = await h.webhook("/rolling")
-        stale = DeliveryService(step_settings(make_settings, OLD, **slow), h.redis, h.keys)
-        await stale.start()
-        await stale.ready.wait()
-        await h.publish(call_event())
-        deadline = time.monotonic() + 5
-        while not [a for a in await h.attempts(hook.id) if a["outcome"] == "retry"]:
-            assert time.monotonic() < deadline, "the stale worker never held the delivery"
-            await asyncio.sleep(0.05)
-        await stale.stop()
+        async with worker(h, step_settings(make_settings, OLD, **slow)):
+            await h.publish(call_event())
+            deadline = time.monotonic() + 5
+            while not [a for a in await h.attempts(hook.id) if a["outcome"] == "retry"]:
+                assert time.monotonic() < deadline, "the stale worker never held the delivery"
+                await asyncio.sleep(0.05)
         assert h.sink.received == []
-        await delivered_after(h, step_settings(make_settings, f"{NEW},{OLD}", **slow))
+        async with worker(h, step_settings(make_settings, f"{NEW},{OLD}", **slow)):
+            (got,) = await h.sink.wait_for(1, "/rolling")
+            assert callfire_valid(got, HOOK_SECRET) and standard_verified(got, HOOK_SECRET)
+            await h.settled()
         assert await h.dead_letters(0) == []
-
-
-async def delivered_after(h: Harness, settings: Settings) -> None:
-    service = DeliveryService(settings, h.redis, h.keys)
-    await service.start()
-    try:
-        (got,) = await h.sink.wait_for(1, "/rolling")
-        assert callfire_valid(got, HOOK_SECRET) and standard_verified(got, HOOK_SECRET)
-        await h.settled()
-    finally:
-        await service.stop()
 
 
 async def test_a_webhook_the_view_has_not_loaded_is_opened_from_redis(
