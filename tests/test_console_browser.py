@@ -12,16 +12,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from relay.app import KEYS, REDIS
 from relay.delivery import DELIVERY
 from relay.settings import Settings
+from relay.store.dead_letters import DeadLetters, LetterQuery
 from tests.api_client import create
 from tests.browser import basic_authorization, open_browser
 from tests.callbacks import callback_body, signed
 from tests.delivery_harness import FAST
-from tests.sink import Sink
+from tests.sink import Reply, Sink
 
 pytestmark = pytest.mark.slow
 
@@ -112,3 +116,74 @@ async def test_live_tail_shows_a_delivery_as_it_happens(console: Console) -> Non
         return text if got[0].delivery_id in text else None
 
     assert "delivered" in await console.until(row)
+
+
+async def _dead_letter(console: Console, path: str) -> tuple[int, str]:
+    """A webhook whose every attempt fails until its letter is dead; its id and the letter's."""
+    console.sink.always(path, Reply(500))
+    hook = await create(console.client, name="ledger", callback=console.sink.url(path))
+    await console.client.app[DELIVERY].view.refresh()
+    await console.callback()
+    attempts = len(FAST["retry_schedule"].split(",")) + 1
+    await console.sink.wait_for(attempts, path)
+    letters = DeadLetters(console.client.app[REDIS], console.client.app[KEYS])
+    deadline = time.monotonic() + 10
+    while not (found := await letters.find(LetterQuery(webhook_id=hook), 0, 1))[1]:
+        assert time.monotonic() < deadline, "no dead letter"
+        await asyncio.sleep(0.05)
+    return hook, found[1][0].id
+
+
+async def test_replay_button_delivers_a_dead_letter(console: Console) -> None:
+    """The dead letters page shows the letter; its Replay button delivers it to the (now
+    healthy) subscriber, with the webhook-id it had, and the page says it was replayed."""
+    hook, letter = await _dead_letter(console, "/ledger")
+    first = console.sink.at("/ledger")[0].delivery_id
+    console.sink.always("/ledger", Reply(200))
+    await console.go(f"/console/dead-letters?webhookId={hook}")
+    row = await console.text(f"#letter-{letter}")
+    assert "ledger" in row and "HTTP 500" in row
+    if SCREENSHOT:
+        await asyncio.to_thread(console.browser.save_screenshot, SCREENSHOT.replace(".png", "-dead-letters.png"))
+    before = len(console.sink.at("/ledger"))
+    button = f"#letter-{letter} button.replay"
+    await asyncio.to_thread(lambda: console.browser.find_element(By.CSS_SELECTOR, button).click())
+    got = await console.sink.wait_for(before + 1, "/ledger")
+    assert got[-1].delivery_id == first
+    notice = await console.until(lambda: console.browser.find_element(By.CSS_SELECTOR, ".notice").text)
+    assert f"Dead letter {letter} replayed" in notice
+
+
+async def test_a_cross_site_post_is_refused(console: Console) -> None:
+    """A page on another site that posts the replay form (even with a valid token) is refused:
+    the browser gets 403 and the letter stays, undelivered."""
+    _, letter = await _dead_letter(console, "/victim")
+    console.sink.always("/victim", Reply(200))
+    await console.go("/console/dead-letters")
+    token = await asyncio.to_thread(
+        lambda: console.browser.find_element(By.CSS_SELECTOR, 'input[name="csrf"]').get_attribute("value")
+    )
+    before = len(console.sink.at("/victim"))
+    attacker = web.Application()
+    page = (
+        f'<form id="f" method="post" action="{console.base}/console/dead-letters/{letter}/replay">'
+        f'<input type="hidden" name="csrf" value="{token}"></form>'
+        '<script>document.getElementById("f").submit()</script>'
+    )
+
+    async def lure(_: web.Request) -> web.Response:
+        return web.Response(text=page, content_type="text/html")
+
+    attacker.router.add_get("/", lure)
+    server = TestServer(attacker, host="localhost")  # another site than 127.0.0.1
+    await server.start_server()
+    try:
+        await asyncio.to_thread(console.browser.get, str(server.make_url("/")))
+        refused = await console.until(lambda: "refused" in console.browser.page_source.lower())
+        assert refused
+    finally:
+        await server.close()
+    assert "cross-site request refused" in await asyncio.to_thread(lambda: console.browser.page_source)
+    assert await DeadLetters(console.client.app[REDIS], console.client.app[KEYS]).get(letter)
+    await asyncio.sleep(0.5)
+    assert len(console.sink.at("/victim")) == before

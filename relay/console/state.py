@@ -80,9 +80,8 @@ class Console:
         """A page, with what every page needs: where it is, and the token its forms carry."""
         pair = basic_pair(request.headers.get("Authorization"))
         token = make_token(pair, int(time.time())) if pair is not None else ""
-        page = self.templates.get_template(template).render(
-            path=request.path, csrf=token, notice=request.query.get("notice", ""), **context
-        )
+        context.setdefault("notice", "")
+        page = self.templates.get_template(template).render(path=request.path, csrf=token, **context)
         response = web.Response(status=status, text=page, content_type="text/html")
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Frame-Options"] = "DENY"

@@ -83,7 +83,7 @@ async def callbacks_rate(console: Console) -> tuple[Progress, float | None]:
 
 
 async def letters_by_webhook(console: Console) -> tuple[int, Counter[int | None], int]:
-    """All dead letters, and how many of each webhook among the first ``LETTERS_COUNTED``."""
+    """All dead letters, and how many of each webhook among the newest ``LETTERS_COUNTED``."""
     total = await console.dead_letters.count()
     counts: Counter[int | None] = Counter()
     counted = 0
