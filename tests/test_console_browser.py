@@ -144,7 +144,8 @@ async def test_replay_button_delivers_a_dead_letter(console: Console) -> None:
     row = await console.text(f"#letter-{letter}")
     assert "ledger" in row and "HTTP 500" in row
     if SCREENSHOT:
-        await asyncio.to_thread(console.browser.save_screenshot, SCREENSHOT.replace(".png", "-dead-letters.png"))
+        shot = SCREENSHOT.replace(".png", "-dead-letters.png")
+        await asyncio.to_thread(console.browser.save_screenshot, shot)
     before = len(console.sink.at("/ledger"))
     button = f"#letter-{letter} button.replay"
     await asyncio.to_thread(lambda: console.browser.find_element(By.CSS_SELECTOR, button).click())
