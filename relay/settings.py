@@ -16,6 +16,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
@@ -30,6 +31,7 @@ from pydantic_settings import (
 from relay.egress import EgressAllow
 from relay.secrets import ApiCredentials, CallfireSecrets, SecretKeys
 from relay.store.connect import url_problem
+from relay.webhooks.model import check_callback_url
 
 ENV_PREFIX = "RELAY_"
 
@@ -200,6 +202,12 @@ class Settings(BaseSettings):
         description="Comma-separated Fernet keys sealing webhook secrets in Redis: the first "
         "seals, every one opens (rotation: docs/operations.md). Unset: secrets stay in plain text.",
     )
+    api_url: str | None = Field(
+        None,
+        description="The API's base URL as its clients reach it (behind a proxy), e.g. "
+        "`https://relay.example.com`: the host, basePath and schemes of "
+        "GET /v2/api-docs/swagger.json. Unset: those of each request.",
+    )
 
     # --- Delivery --------------------------------------------------------------------------
     retry_schedule: Schedule = Field(
@@ -251,6 +259,19 @@ class Settings(BaseSettings):
     @classmethod
     def _any_case(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("api_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        check_callback_url(value)
+        parts = urlsplit(value)
+        if parts.query or parts.fragment or "?" in value or "#" in value:
+            raise ValueError("must have no query or fragment")
+        if parts.username is not None:
+            raise ValueError("must have no user:password")
+        return value
 
     @model_validator(mode="after")
     def _cluster_needs_url(self) -> Settings:

@@ -11,8 +11,9 @@ def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
-AUTH = basic("admin", "secret-pw")
-"""Matches ``api_credentials`` in tests/conftest.py's settings."""
+CREDENTIALS = ("admin", "secret-pw")
+"""The API's user and password in tests/conftest.py's settings and its ``relay_api`` process."""
+AUTH = basic(*CREDENTIALS)
 
 
 def webhook_body(**overrides: Any) -> dict[str, Any]:

@@ -19,8 +19,10 @@ from relay.http_server import make_runner
 from relay.keys import Keys
 from relay.settings import Settings
 from relay.store.connect import RedisClient, connect
+from tests.api_client import CREDENTIALS
 from tests.callbacks import SECRET
 from tests.logstate import saved_logging
+from tests.processes import RelayProcess
 from tests.redis_server import PrivateRedis
 
 
@@ -41,9 +43,29 @@ def redis_server() -> Iterator[PrivateRedis]:
     server.close()
 
 
+def unique_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
 @pytest.fixture
 def prefix() -> str:
-    return f"t{uuid.uuid4().hex[:12]}"
+    return unique_prefix()
+
+
+@pytest.fixture(scope="module")
+def relay_api(redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayProcess]:
+    """``relay serve`` as a real process on the private Redis, the API behind ``CREDENTIALS``;
+    one per test module, so its tests keep apart by the names and URLs they use."""
+    relay = RelayProcess(
+        "serve",
+        tmp_path_factory.mktemp("relay-api") / "serve.log",
+        redis_url=redis_server.url,
+        key_prefix=unique_prefix(),
+        callfire_secrets=SECRET,
+        api_credentials=":".join(CREDENTIALS),
+    ).start()
+    yield relay
+    relay.terminate()
 
 
 @pytest.fixture
@@ -55,7 +77,7 @@ def make_settings(redis_server: PrivateRedis, prefix: str) -> Callable[..., Sett
             "redis_url": redis_server.url,
             "key_prefix": prefix,
             "callfire_secrets": SECRET,
-            "api_credentials": "admin:secret-pw",
+            "api_credentials": ":".join(CREDENTIALS),
             "egress_allow": "127.0.0.0/8",
             "partitions": 2,
             "log_format": "json",

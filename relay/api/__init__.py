@@ -1,4 +1,5 @@
-"""The Webhooks API: CallFire's ``/v2/webhooks``, behind HTTP Basic, described at ``/openapi.json``.
+"""The Webhooks API: CallFire's ``/v2/webhooks``, behind HTTP Basic, described at ``/openapi.json``
+and, in CallFire's own Swagger 2.0, at ``/v2/api-docs/swagger.json``.
 
 ``setup_api`` adds the operations of every module in ``API_MODULES`` (each exposes
 ``OPERATIONS``; a new module is one more entry), the auth middleware and the document.
@@ -12,7 +13,7 @@ from types import ModuleType
 
 from aiohttp import web
 
-from relay.api import dead_letters, deliveries, resources, surface, webhooks
+from relay.api import dead_letters, deliveries, resources, surface, swagger, webhooks
 from relay.api.auth import api_middleware
 from relay.api.config_file import apply_webhooks_file
 from relay.api.openapi import openapi_handler
@@ -69,6 +70,7 @@ def setup_api(
     app.middlewares.append(api_middleware(settings.api_credentials, settings.read_timeout))
     ops = operations()
     _add_routes(app, [op for op in ops if op.handler is not None])
+    app.router.add_get(swagger.PATH, swagger.swagger_handler(ops, settings.api_url))
     served = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource is not None}
     served.add(("GET", "/openapi.json"))
     documented = [op for op in ops if op.handler is not None or (op.method, op.path) in served]

@@ -8,6 +8,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from redis.exceptions import RedisError
 
+from relay.api import swagger
 from relay.errors import ApiError, Handler
 from relay.http_server import read_body_within
 from relay.secrets import ApiCredentials
@@ -21,7 +22,9 @@ RETRY = {"Retry-After": "5"}
 
 
 def protected(path: str) -> bool:
-    return any(path == prefix or path.startswith(prefix + "/") for prefix in PROTECTED)
+    """Under ``/v2`` or ``/console``, but for CallFire's Swagger description, public as CallFire's is."""
+    under = any(path == prefix or path.startswith(prefix + "/") for prefix in PROTECTED)
+    return under and path != swagger.PATH
 
 
 def api_middleware(credentials: ApiCredentials, read_timeout: float) -> Middleware:

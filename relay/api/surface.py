@@ -6,6 +6,7 @@ These operations have no handler here: ``relay.listener`` and ``relay.health`` a
 
 from __future__ import annotations
 
+from relay.api import swagger
 from relay.api.registry import Operation, Response
 from relay.api.schemas import ErrorResponse
 
@@ -89,6 +90,16 @@ OPERATIONS = (
         "Prometheus metrics",
         None,
         {200: Response("metrics", content_type="text/plain", schema={"type": "string"})},
+        authenticated=False,
+        tags=("operations",),
+    ),
+    Operation(
+        "GET",
+        swagger.PATH,
+        "callfireSwagger",
+        "CallFire's Swagger 2.0 description of /v2/webhooks, located at this relay",
+        None,
+        {200: Response("the Swagger 2.0 document", schema={"type": "object"})},
         authenticated=False,
         tags=("operations",),
     ),
