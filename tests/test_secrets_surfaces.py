@@ -75,7 +75,7 @@ async def reads(client: TestClient[Any, Any]) -> list[str]:
 async def console(client: TestClient[Any, Any]) -> str:
     """The console's pages, and what its live tail streams (every attempt kept, from the start)."""
     pages = []
-    for path in ["/console/", "/console/webhooks", "/console/tail"]:
+    for path in ["/console/", "/console/webhooks", "/console/dead-letters", "/console/tail"]:
         resp = await client.get(path, headers=AUTH)
         assert resp.status == 200, path
         pages.append(await resp.text())
