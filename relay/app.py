@@ -45,7 +45,7 @@ def create_app(
     app[KEYS] = keys
     app[READINESS] = readiness
     streams = [*keys.all_events(), *(keys.deliveries(p) for p in range(keys.partitions))]
-    setup_health(app, readiness, Backlog(redis, streams, GROUP) if workers > 0 else None)
+    setup_health(app, readiness, Backlog(redis=redis, streams=streams, group=GROUP) if workers > 0 else None)
     if listener:
         writer = IngestWriter(
             redis,

@@ -12,7 +12,7 @@ from relay.callback import Callback
 from relay.catalog import event_key
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StreamEvent:
     """What one stream entry holds. Field names are the stream's schema."""
 

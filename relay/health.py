@@ -61,7 +61,7 @@ class Backlog:
     scraped (so the gauges are as fresh as the scrape). Every process that runs workers reports
     the same values: aggregate with ``max by (stream)``, not ``sum``."""
 
-    def __init__(self, redis: RedisClient, streams: list[str], group: str, timeout: float = 1.0) -> None:
+    def __init__(self, *, redis: RedisClient, streams: list[str], group: str, timeout: float = 1.0) -> None:
         self.redis = redis
         self.streams = streams
         self.group = group

@@ -37,7 +37,7 @@ async def _record(redis: Any, keys: Keys, webhook_id: int, *outcomes: tuple[str,
         )
         for n, (outcome, status) in enumerate(outcomes)
     ]  # fmt: skip
-    await Attempts(redis, keys, kept=50).add(webhook_id, records)
+    await Attempts(redis=redis, keys=keys, kept=50).add(webhook_id, records)
 
 
 async def test_pages_need_the_api_credentials(client: TestClient[Any, Any]) -> None:

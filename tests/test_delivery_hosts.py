@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from relay.delivery.capacity import Capacity
-from relay.delivery.hosts import HostGates
+from relay.delivery.hosts import HostGates, host_of
 
 HOST = "hooks.example:443"
 
@@ -70,3 +72,17 @@ def test_capacity_reserves_no_more_than_there_is() -> None:
     assert capacity.reserve(8) == 8 and capacity.reserve(8) == 2 and capacity.reserve(1) == 0
     capacity.give(3)
     assert capacity.room() == 3 and capacity.reserve(100) == 3
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("http://Example.com/a", "example.com:80"),
+        ("https://example.com/a", "example.com:443"),
+        ("http://example.com:8080/a", "example.com:8080"),
+        ("http://[::1]:9/a", "::1:9"),
+    ],
+)
+def test_host_of(url: str, host: str) -> None:
+    """Per-host limits count by lowercased host and port."""
+    assert host_of(url) == host

@@ -91,14 +91,18 @@ class RawServer:
 
 @pytest.fixture
 async def sender() -> AsyncIterator[Sender]:
-    out = Sender(LOOPBACK, timeout=1.0, max_connections=8)
+    out = Sender(allow=LOOPBACK, timeout=1.0, max_connections=8)
     await out.start()
     yield out
     await out.close()
 
 
 async def post(sender: Sender, url: str, verify: bool = True) -> AttemptResult:
-    return await sender.send(OutboundRequest(url, b'{"a":1}', {"Content-Type": "application/json"}, verify))
+    return await sender.send(
+        OutboundRequest(
+            url=url, body=b'{"a":1}', headers={"Content-Type": "application/json"}, verify_ssl=verify
+        )
+    )
 
 
 async def serving(*answers: bytes, hold: bool = False, close: bool = False) -> RawServer:
@@ -239,7 +243,15 @@ def test_a_line_break_in_a_header_is_refused() -> None:
     """A header value holding CR or LF never reaches the wire (no header injection)."""
     head = target_of("http://hooks.example/x", verify=True).head
     with pytest.raises(ValueError, match="line break"):
-        encode(head, OutboundRequest("http://hooks.example/x", b"", {"webhook-id": "a\r\nX-Evil: 1"}, True))
+        encode(
+            head,
+            OutboundRequest(
+                url="http://hooks.example/x",
+                body=b"",
+                headers={"webhook-id": "a\r\nX-Evil: 1"},
+                verify_ssl=True,
+            ),
+        )
 
 
 @pytest.fixture(scope="module")

@@ -60,6 +60,8 @@ async def test_matching_table(
             for k, v in events[0].to_fields().items()
         }
         planned = {
-            w.name for _, w in service.dispatcher.plan(Entry(0, False, b"1-0", fields)) if w is not None
+            w.name
+            for _, w in service.dispatcher.plan(Entry(partition=0, replay=False, id=b"1-0", fields=fields))
+            if w is not None
         }
         assert planned == expected

@@ -65,14 +65,6 @@ def test_incomplete_fields_are_poison(missing: bytes) -> None:
         Delivery.from_fields(fields)
 
 
-def test_member_is_a_flat_list_of_the_fields() -> None:
-    """The sorted-set member is ["webhook", "42", "attempt", "2", ...]: the script XADDs it as is."""
-    event = an_event()
-    flat = orjson.loads(Delivery(42, 2, event).member())
-    assert flat[:4] == ["webhook", "42", "attempt", "2"]
-    assert dict(zip(flat[::2], flat[1::2], strict=True))["json"].encode() == event.json
-
-
 def test_body_is_the_callfire_envelope_with_the_event_exact() -> None:
     """The relay webhook's id and name, the resource type, and the event's JSON untouched."""
     event = an_event()

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from relay.clock import Clock
 from relay.settings import Settings
 from relay.store.connect import RedisClient
 from tests.delivery_harness import open_harness
@@ -14,7 +15,7 @@ from tests.sink import Reply
 Make = Callable[..., Settings]
 
 
-class Clock:
+class Later:
     """Wall time plus an offset a test can move forward."""
 
     def __init__(self) -> None:
@@ -80,15 +81,15 @@ async def test_webhook_expiring_before_its_retry_gets_no_retry(
     make_settings: Make, redis: RedisClient
 ) -> None:
     """A retry that comes due after expiresAt is dropped and the webhook deleted."""
-    clock = Clock()
+    later = Later()
     async with open_harness(make_settings, redis, retry_schedule="30s") as h:
         h.sink.script("/hook", Reply(503))
         hook = await h.webhook(expiresAt=int(time.time() * 1000) + 10_000)
-        await h.start(now=clock)
+        await h.start(clock=Clock(now=later))
         await h.publish()
         await h.sink.wait_for(1)
         await h.services[0].completer.drained()
-        clock.offset = 60.0  # the retry is due, and the webhook expired
+        later.offset = 60.0  # the retry is due, and the webhook expired
         await h.settled()
         assert len(h.sink.at("/hook")) == 1
         assert await h.store.get(hook.id) is None

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from relay.clock import Clock
 from relay.delivery import DELIVERY
+from relay.delivery.worker import backoff
 from relay.settings import Settings
 from relay.store.connect import RedisClient
 from tests.callbacks import call_event
@@ -131,3 +133,9 @@ async def test_reads_see_the_webhook_changes_answered_before_them(
     """Read-your-writes on one Redis: a create or delete counts for the very next event."""
     async with open_harness(make_settings, redis) as h:
         await check_read_your_writes(h)
+
+
+def test_reader_backoff_doubles_and_is_capped() -> None:
+    """Redis errors back off 0.1, 0.2, 0.4 ... up to 2 s (before jitter halving at most)."""
+    assert [backoff(n, Clock(rand=lambda: 1.0)) for n in (1, 2, 3, 6, 50)] == [0.1, 0.2, 0.4, 2.0, 2.0]
+    assert backoff(50, Clock(rand=lambda: 0.0)) == 1.0

@@ -83,10 +83,14 @@ async def sink() -> AsyncIterator[Sink]:
 
 
 async def post(allow: EgressAllow, url: str, resolver: AbstractResolver | None = None) -> object:
-    sender = Sender(allow, timeout=2.0, max_connections=4, resolver=resolver)
+    sender = Sender(allow=allow, timeout=2.0, max_connections=4, resolver=resolver)
     await sender.start()
     try:
-        return await sender.send(OutboundRequest(url, b"{}", {"Content-Type": "application/json"}, True))
+        return await sender.send(
+            OutboundRequest(
+                url=url, body=b"{}", headers={"Content-Type": "application/json"}, verify_ssl=True
+            )
+        )
     finally:
         await sender.close()
 

@@ -8,10 +8,12 @@ import time
 import pytest
 
 from relay.delivery.message import Delivery
+from relay.delivery.retry import Retry
 from relay.events import StreamEvent
 from relay.keys import GROUP, Keys
 from relay.store.connect import RedisClient
-from relay.store.streams import Completion, Entry, Streams, is_nogroup
+from relay.store.scripts import ScriptPipeline
+from relay.store.streams import Entry, Streams, is_nogroup
 
 EXACT = '{"id":7420017300281076000,"text":"caf\u00e9 \U0001f600 \\"q\\" \\\\ \\u2028 a/b","n":1.10}'.encode()
 
@@ -72,7 +74,7 @@ async def test_one_read_returns_both_streams(streams: Streams, redis: RedisClien
 async def test_due_retry_moves_with_its_event_exact(streams: Streams, redis: RedisClient, keys: Keys) -> None:
     """A due retry comes back as a deliveries entry whose event JSON is byte for byte the same."""
     delivery = Delivery(7, 2, event(EXACT))
-    await redis.zadd(keys.scheduled(0), {delivery.member(): 1000})
+    await redis.zadd(keys.scheduled(0), {Retry(delivery, 1.0).member(): 1000})
     (entry,) = await read_all(streams, now_ms=1000)
     assert entry.replay
     assert Delivery.from_fields(entry.fields) == delivery
@@ -82,7 +84,7 @@ async def test_retry_not_yet_due_stays_and_reports_when(
     streams: Streams, redis: RedisClient, keys: Keys
 ) -> None:
     """A retry due later is not moved; the read says when it is due."""
-    await redis.zadd(keys.scheduled(0), {Delivery(7, 2, event()).member(): 5000})
+    await redis.zadd(keys.scheduled(0), {Retry(Delivery(7, 2, event()), 5.0).member(): 5000})
     entries, next_due = await streams.take(0, "c1", 100, 4999)
     assert entries == [] and next_due == 5000
     assert await redis.zcard(keys.scheduled(0)) == 1
@@ -92,7 +94,7 @@ async def test_poison_member_is_moved_aside_not_stuck(
     streams: Streams, redis: RedisClient, keys: Keys
 ) -> None:
     """A member that is not a delivery is moved as a poison entry; the good one still moves."""
-    await redis.zadd(keys.scheduled(0), {b"not json": 1, Delivery(7, 2, event()).member(): 2})
+    await redis.zadd(keys.scheduled(0), {b"not json": 1, Retry(Delivery(7, 2, event()), 0.002).member(): 2})
     entries = await read_all(streams, now_ms=10)
     assert sorted(b"poison" in e.fields for e in entries) == [False, True]
     assert await redis.zcard(keys.scheduled(0)) == 0
@@ -102,8 +104,10 @@ async def test_complete_schedules_and_acks_together(streams: Streams, redis: Red
     """Completing an entry puts its retry in the scheduled set and acknowledges it, in one step."""
     await redis.xadd(keys.events(0), event().to_fields())  # type: ignore[arg-type]
     (entry,) = await read_all(streams)
-    member = Delivery(7, 2, event()).member()
-    await streams.complete(0, [Completion(entry, ((1234, member),))])
+    member = Retry(Delivery(7, 2, event()), 1.234).member()
+    pipe = ScriptPipeline(redis)
+    streams.queue_complete(pipe, 0, [entry], [(1234, member)])
+    assert await pipe.execute() == [1]
     assert (await redis.xpending(keys.events(0), GROUP))["pending"] == 0
     assert await redis.zscore(keys.scheduled(0), member) == 1234
 

@@ -101,32 +101,55 @@ async def delete_dead_letter(request: web.Request) -> web.Response:
 
 _ID_SCHEMA = {"type": "string", "pattern": LETTER_ID.pattern.join("^$")}
 ID = PathParam("id", _ID_SCHEMA, "A dead letter's id, e.g. 1700000000000-0")
-_ERR = {status: Response("error", ErrorResponse) for status in ERRORS}
-_ERR_404 = {**_ERR, 404: Response("no such dead letter", ErrorResponse)}
+_ERR = {status: Response(description="error", model=ErrorResponse) for status in ERRORS}
+_ERR_404 = {**_ERR, 404: Response(description="no such dead letter", model=ErrorResponse)}
 _TAGS = ("dead letters",)
 
 OPERATIONS = (
     Operation(
-        "GET", "/v2/dead-letters", "findDeadLetters", "Find dead letters, newest first", find_dead_letters,
-        {200: Response("a page of dead letters", DeadLetterPage), **_ERR},
-        query=DeadLettersQuery, tags=_TAGS,
+        method="GET",
+        path="/v2/dead-letters",
+        operation_id="findDeadLetters",
+        summary="Find dead letters, newest first",
+        handler=find_dead_letters,
+        responses={200: Response(description="a page of dead letters", model=DeadLetterPage), **_ERR},
+        query=DeadLettersQuery,
+        tags=_TAGS,
     ),
     Operation(
-        "POST", "/v2/dead-letters/replay", "replayDeadLetters",
-        "Deliver dead letters again (by ids, by a filter, or all), each with its webhook-id",
-        replay_dead_letters,
-        {200: Response("how many were replayed; which were skipped, and why", ReplayResult), **_ERR},
-        body=ReplayBody, tags=_TAGS,
+        method="POST",
+        path="/v2/dead-letters/replay",
+        operation_id="replayDeadLetters",
+        summary="Deliver dead letters again (by ids, by a filter, or all), each with its webhook-id",
+        handler=replay_dead_letters,
+        responses={
+            200: Response(
+                description="how many were replayed; which were skipped, and why", model=ReplayResult
+            ),
+            **_ERR,
+        },
+        body=ReplayBody,
+        tags=_TAGS,
     ),
     Operation(
-        "GET", "/v2/dead-letters/{id}", "getDeadLetter",
-        "A dead letter: its event, its webhook and each attempt", get_dead_letter,
-        {200: Response("the dead letter", DeadLetterDetail), **_ERR_404},
-        query=FieldsQuery, path_params=(ID,), tags=_TAGS,
+        method="GET",
+        path="/v2/dead-letters/{id}",
+        operation_id="getDeadLetter",
+        summary="A dead letter: its event, its webhook and each attempt",
+        handler=get_dead_letter,
+        responses={200: Response(description="the dead letter", model=DeadLetterDetail), **_ERR_404},
+        query=FieldsQuery,
+        path_params=(ID,),
+        tags=_TAGS,
     ),
     Operation(
-        "DELETE", "/v2/dead-letters/{id}", "deleteDeadLetter", "Delete a dead letter", delete_dead_letter,
-        {204: Response("deleted"), **_ERR_404},
-        path_params=(ID,), tags=_TAGS,
+        method="DELETE",
+        path="/v2/dead-letters/{id}",
+        operation_id="deleteDeadLetter",
+        summary="Delete a dead letter",
+        handler=delete_dead_letter,
+        responses={204: Response(description="deleted"), **_ERR_404},
+        path_params=(ID,),
+        tags=_TAGS,
     ),
-)  # fmt: skip
+)

@@ -47,7 +47,9 @@ async def find_deliveries(request: web.Request) -> web.Response:
     if await store.get(webhook_id) is None:
         raise ApiError(404, f"no webhook with id {webhook_id}")
     limit = params.page_limit
-    total, items = await Attempts(store.redis, store.keys, kept=0).recent(webhook_id, params.offset, limit)
+    total, items = await Attempts(redis=store.redis, keys=store.keys, kept=0).recent(
+        webhook_id, params.offset, limit
+    )
     data = {"items": items, "limit": limit, "offset": params.offset, "totalCount": total}
     return http.json_response(data, fields=params.fields)
 
@@ -56,13 +58,17 @@ ID = PathParam("id", {"type": "integer", "format": "int64"}, "An id of a webhook
 
 OPERATIONS = (
     Operation(
-        "GET", "/v2/webhooks/{id}/deliveries", "findWebhookDeliveries",
-        "Recent delivery attempts of a webhook, newest first", find_deliveries,
-        {
-            200: Response("a page of delivery attempts", DeliveryAttemptPage),
-            404: Response("no such webhook", ErrorResponse),
-            **{status: Response("error", ErrorResponse) for status in ERRORS},
+        method="GET",
+        path="/v2/webhooks/{id}/deliveries",
+        operation_id="findWebhookDeliveries",
+        summary="Recent delivery attempts of a webhook, newest first",
+        handler=find_deliveries,
+        responses={
+            200: Response(description="a page of delivery attempts", model=DeliveryAttemptPage),
+            404: Response(description="no such webhook", model=ErrorResponse),
+            **{status: Response(description="error", model=ErrorResponse) for status in ERRORS},
         },
-        query=PageQuery, path_params=(ID,),
+        query=PageQuery,
+        path_params=(ID,),
     ),
-)  # fmt: skip
+)

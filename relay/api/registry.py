@@ -33,7 +33,7 @@ class PathParam:
     description: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Response:
     description: str
     model: type[BaseModel] | None = None
@@ -43,7 +43,7 @@ class Response:
     """A raw JSON schema of the body, for bodies without a model."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Operation:
     method: str
     path: str

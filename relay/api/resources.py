@@ -28,28 +28,31 @@ async def get_resource(request: web.Request) -> web.Response:
     return http.json_response(_resource(name), fields=params.fields)
 
 
-_ERR = {status: Response("error", ErrorResponse) for status in ERRORS}
+_ERR = {status: Response(description="error", model=ErrorResponse) for status in ERRORS}
 
 OPERATIONS = (
     Operation(
-        "GET",
-        "/v2/webhooks/resources",
-        "findWebhookResources",
-        "Find webhook resources",
-        find_resources,
-        {200: Response("every resource and its events", ItemListWebhookResource), **_ERR},
+        method="GET",
+        path="/v2/webhooks/resources",
+        operation_id="findWebhookResources",
+        summary="Find webhook resources",
+        handler=find_resources,
+        responses={
+            200: Response(description="every resource and its events", model=ItemListWebhookResource),
+            **_ERR,
+        },
         query=FieldsQuery,
     ),
     Operation(
-        "GET",
-        "/v2/webhooks/resources/{resource}",
-        "getWebhookResource",
-        "Find specific webhook resource",
-        get_resource,
-        {
-            200: Response("the resource and its events", WebhookResource),
+        method="GET",
+        path="/v2/webhooks/resources/{resource}",
+        operation_id="getWebhookResource",
+        summary="Find specific webhook resource",
+        handler=get_resource,
+        responses={
+            200: Response(description="the resource and its events", model=WebhookResource),
             **_ERR,
-            404: Response("no such resource", ErrorResponse),
+            404: Response(description="no such resource", model=ErrorResponse),
         },
         query=FieldsQuery,
         path_params=(PathParam("resource", {"type": "string"}, "A name of a webhook resource"),),

@@ -92,56 +92,56 @@ async def delete_webhook(request: web.Request) -> web.Response:
 
 
 ID = PathParam("id", {"type": "integer", "format": "int64"}, "An id of a webhook")
-_ERR = {status: Response("error", ErrorResponse) for status in ERRORS}
-_ERR_404 = {**_ERR, 404: Response("no such webhook", ErrorResponse)}
-_TOO_LARGE = {413: Response("the body is larger than RELAY_MAX_BODY_BYTES", ErrorResponse)}
+_ERR = {status: Response(description="error", model=ErrorResponse) for status in ERRORS}
+_ERR_404 = {**_ERR, 404: Response(description="no such webhook", model=ErrorResponse)}
+_TOO_LARGE = {413: Response(description="the body is larger than RELAY_MAX_BODY_BYTES", model=ErrorResponse)}
 
 OPERATIONS = (
     Operation(
-        "GET",
-        "/v2/webhooks",
-        "findWebhooks",
-        "Find webhooks",
-        find_webhooks,
-        {200: Response("a page of webhooks", WebhookPage), **_ERR},
+        method="GET",
+        path="/v2/webhooks",
+        operation_id="findWebhooks",
+        summary="Find webhooks",
+        handler=find_webhooks,
+        responses={200: Response(description="a page of webhooks", model=WebhookPage), **_ERR},
         query=FindWebhooksQuery,
     ),
     Operation(
-        "POST",
-        "/v2/webhooks",
-        "createWebhook",
-        "Create a webhook",
-        create_webhook,
-        {201: Response("the new webhook's id", ResourceId), **_ERR, **_TOO_LARGE},
+        method="POST",
+        path="/v2/webhooks",
+        operation_id="createWebhook",
+        summary="Create a webhook",
+        handler=create_webhook,
+        responses={201: Response(description="the new webhook's id", model=ResourceId), **_ERR, **_TOO_LARGE},
         body=WebhookBody,
     ),
     Operation(
-        "GET",
-        "/v2/webhooks/{id}",
-        "getWebhook",
-        "Find a specific webhook",
-        get_webhook,
-        {200: Response("the webhook", WebhookOut), **_ERR_404},
+        method="GET",
+        path="/v2/webhooks/{id}",
+        operation_id="getWebhook",
+        summary="Find a specific webhook",
+        handler=get_webhook,
+        responses={200: Response(description="the webhook", model=WebhookOut), **_ERR_404},
         query=FieldsQuery,
         path_params=(ID,),
     ),
     Operation(
-        "PUT",
-        "/v2/webhooks/{id}",
-        "updateWebhook",
-        "Update a webhook",
-        update_webhook,
-        {200: Response("updated; no body"), **_ERR_404, **_TOO_LARGE},
+        method="PUT",
+        path="/v2/webhooks/{id}",
+        operation_id="updateWebhook",
+        summary="Update a webhook",
+        handler=update_webhook,
+        responses={200: Response(description="updated; no body"), **_ERR_404, **_TOO_LARGE},
         path_params=(ID,),
         body=WebhookBody,
     ),
     Operation(
-        "DELETE",
-        "/v2/webhooks/{id}",
-        "deleteWebhook",
-        "Delete a webhook",
-        delete_webhook,
-        {204: Response("deleted"), **_ERR_404},
+        method="DELETE",
+        path="/v2/webhooks/{id}",
+        operation_id="deleteWebhook",
+        summary="Delete a webhook",
+        handler=delete_webhook,
+        responses={204: Response(description="deleted"), **_ERR_404},
         path_params=(ID,),
     ),
 )

@@ -45,7 +45,7 @@ class Finding:
         return f"{self.level}: {self.text}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ServerFacts:
     """What one Redis server says about itself. ``None``: it would not say (CONFIG refused)."""
 

@@ -72,7 +72,7 @@ class Console:
 
     @property
     def attempts(self) -> Attempts:
-        return Attempts(self.redis, self.keys, self.settings.attempts_kept)
+        return Attempts(redis=self.redis, keys=self.keys, kept=self.settings.attempts_kept)
 
     def render(
         self, request: web.Request, template: str, *, status: int = 200, **context: Any

@@ -23,7 +23,7 @@ LETTERS_COUNTED = 10_000
 """Dead letters read to count them by webhook; past that the overview says it counted a part."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WebhookRow:
     """One webhook as the console shows it: never its secret, its callback URL masked."""
 

@@ -18,14 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict, deque
+from dataclasses import dataclass
 
 import structlog
 
+from relay.delivery.retry import DueTimes, Retry
 from relay.delivery.tally import Tally
 from relay.store.attempts import AttemptRecord, Attempts
 from relay.store.connect import RedisClient
 from relay.store.scripts import ScriptPipeline
-from relay.store.streams import Completion, Streams
+from relay.store.streams import Entry, Streams
 
 log = structlog.get_logger("relay.delivery")
 
@@ -40,13 +42,29 @@ TRIES = 4
 EventRecords = dict[str, list[AttemptRecord | bytes]]
 
 
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """What finishing one entry writes: its retries, and its acknowledgement."""
+
+    entry: Entry
+    retries: tuple[Retry, ...] = ()
+
+
 class Completer:
     def __init__(
-        self, redis: RedisClient, streams: Streams, attempts: Attempts, bound: int = MAX_BATCH
+        self,
+        *,
+        redis: RedisClient,
+        streams: Streams,
+        attempts: Attempts,
+        due: DueTimes,
+        bound: int = MAX_BATCH,
     ) -> None:
         self.redis = redis
         self.streams = streams
         self.attempts = attempts
+        self.due = due
+        """Told the earliest retry written to each partition, once it is written."""
         self.bound = max(1, bound)
         self.tally = Tally()
         self.room = asyncio.Event()
@@ -138,6 +156,8 @@ class Completer:
         for attempt in range(TRIES):
             try:
                 await self._send(done, records, events)
+                for completion in done:
+                    self.due.written(completion.entry.partition, completion.retries)
                 return
             except Exception as exc:  # retried, then left to the reclaimer
                 if attempt == TRIES - 1:
@@ -162,7 +182,8 @@ class Completer:
         ]
         pipe = ScriptPipeline(self.redis)
         for partition, chunk in calls:
-            self.streams.queue_complete(pipe, partition, chunk)
+            scheduled = [(retry.due_ms, retry.member()) for c in chunk for retry in c.retries]
+            self.streams.queue_complete(pipe, partition, [c.entry for c in chunk], scheduled)
         for webhook_id, items in records.items():
             self.attempts.queue(pipe.pipe, webhook_id, [record.dumps() for record in items])
         for event_id, logged in events.items():

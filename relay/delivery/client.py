@@ -113,6 +113,7 @@ class Sender:
 
     def __init__(
         self,
+        *,
         allow: EgressAllow,
         timeout: float,
         max_connections: int,
@@ -143,7 +144,7 @@ class Sender:
         started = time.perf_counter()
         target = self._target(request.url, request.verify_ssl)
         if isinstance(target, str):
-            return AttemptResult(None, 0.0, error=f"egress refused: {target}", refused=True)
+            return AttemptResult(status=None, seconds=0.0, error=f"egress refused: {target}", refused=True)
         data = encode(target.head, request)
         loop = asyncio.get_running_loop()
         now = loop.time()
@@ -158,7 +159,9 @@ class Sender:
                         conn = await self._pool.open(target.origin, target.literal)
                 except EgressRefused as exc:
                     error = f"egress refused: {exc}"
-                    return AttemptResult(None, time.perf_counter() - started, error=error, refused=True)
+                    return AttemptResult(
+                        status=None, seconds=time.perf_counter() - started, error=error, refused=True
+                    )
                 except TimeoutError:
                     return _failed(started, f"timed out after {self.timeout:g}s")
                 except OSError as exc:
@@ -172,7 +175,9 @@ class Sender:
             if conn is not None:
                 self._pool.release(target.origin, conn, loop.time())
         seconds = time.perf_counter() - started
-        return AttemptResult(answer.status, seconds, retry_after=answer.retry_after, answer=answer.body)
+        return AttemptResult(
+            status=answer.status, seconds=seconds, retry_after=answer.retry_after, answer=answer.body
+        )
 
     async def _exchange(self, conn: Connection, data: bytes, started: float) -> Answer:
         """Send on ``conn`` and wait for the answer, within what is left of the timeout."""
@@ -207,4 +212,4 @@ def _judge(url: str, verify: bool, allow: EgressAllow) -> _Target | str:
 
 
 def _failed(started: float, error: str) -> AttemptResult:
-    return AttemptResult(None, time.perf_counter() - started, error=error)
+    return AttemptResult(status=None, seconds=time.perf_counter() - started, error=error)

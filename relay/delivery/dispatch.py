@@ -16,24 +16,25 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from relay import metrics
-from relay.delivery.acks import Completer
+from relay.clock import Clock
+from relay.delivery.acks import Completer, Completion
 from relay.delivery.capacity import Capacity
 from relay.delivery.client import Sender
 from relay.delivery.hosts import HostGates
 from relay.delivery.message import Delivery, Prepared
-from relay.delivery.outcomes import Outcomes, Retry
-from relay.delivery.policy import deferred
+from relay.delivery.outcomes import Outcomes
+from relay.delivery.retry import Retry, put_off
 from relay.delivery.single_use import Lease, SingleUse
 from relay.events import StreamEvent
 from relay.store.attempts import matched_record
-from relay.store.streams import Completion, Entry
+from relay.store.streams import Entry
 from relay.store.webhooks import WebhookStore
 from relay.webhooks.matching import wants
 from relay.webhooks.model import Webhook
@@ -59,7 +60,7 @@ class _Pending:
         self.failed: BaseException | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Dispatcher:
     view: WebhookView
     store: WebhookStore
@@ -69,14 +70,11 @@ class Dispatcher:
     outcomes: Outcomes
     completer: Completer
     capacity: Capacity
-    now: Callable[[], float]
-    rand: Callable[[], float]
+    clock: Clock
     budget: float
     """Bound on the Redis calls of one delivery's slow paths; past it the entry is left pending."""
     in_flight: dict[EntryKey, _Pending] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    due_hints: dict[int, int] = field(default_factory=dict)
-    """Partition -> the earliest retry this process scheduled there (unix ms), for its reader."""
     _prepared: dict[int, Prepared] = field(default_factory=dict)
 
     def dispatch(self, entry: Entry) -> None:
@@ -108,7 +106,7 @@ class Dispatcher:
             delivery = Delivery.from_fields(entry.fields)
             return [(delivery, self.view.get(delivery.webhook_id))]
         event = StreamEvent.from_fields(entry.fields)
-        now_ms = int(self.now() * 1000)
+        now_ms = self.clock.now_ms()
         hooks = [w for w in self.view.matching(event.resource, event.event_key, now_ms) if wants(w, event)]
         where = f"{entry.partition}/{entry.id.decode()}"
         record = matched_record(at=now_ms, webhook_ids=[w.id for w in hooks], entry=where)
@@ -137,7 +135,7 @@ class Dispatcher:
         """One delivery: the whole of the common case here, the rest in ``_unusual``."""
         retry: Retry | None = None
         try:
-            now = self.now()
+            now = self.clock.now()
             if webhook is None or webhook.single_use or not webhook.live(int(now * 1000)):
                 async with asyncio.timeout(self.budget):
                     retry = await self._unusual(delivery, webhook)
@@ -196,7 +194,7 @@ class Dispatcher:
                 )
                 return None
             webhook = self.view.opened(webhook)
-        now_ms = int(self.now() * 1000)
+        now_ms = self.clock.now_ms()
         if not webhook.live(now_ms):
             await self.outcomes.not_live(delivery, webhook, now_ms)
             return None
@@ -221,7 +219,7 @@ class Dispatcher:
             if lease is Lease.BUSY:
                 return self._defer(delivery, "single_use"), None
         try:
-            request = self.prepared(webhook).request(delivery, self.now())
+            request = self.prepared(webhook).request(delivery, self.clock.now())
         except (SecretUnreadable, ValueError, TypeError) as exc:
             if token is not None:
                 await self.single_use.release(webhook.id, token)
@@ -247,7 +245,7 @@ class Dispatcher:
     def _defer(self, delivery: Delivery, reason: str, wait: float = 0.0) -> Retry:
         """Put off without an attempt: back through the scheduled set, same attempt number."""
         metrics.DELIVERIES_DEFERRED.labels(reason).inc()
-        return int(deferred(self.now(), self.rand, wait) * 1000), delivery.member()
+        return put_off(delivery, self.clock, wait)
 
     def _one_done(self, pending: _Pending, retry: Retry | None) -> None:
         """One of the entry's deliveries ended; the last one completes the entry."""
@@ -266,9 +264,4 @@ class Dispatcher:
                     error=repr(pending.failed),
                 )
             return
-        retries = tuple(pending.retries)
-        self.completer.complete(Completion(entry, retries))
-        if retries:
-            due = min(due_ms for due_ms, _ in retries)
-            partition = entry.partition
-            self.due_hints[partition] = min(due, self.due_hints.get(partition, due))
+        self.completer.complete(Completion(entry, tuple(pending.retries)))

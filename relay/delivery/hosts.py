@@ -33,7 +33,7 @@ def host_of(url: str) -> str:
     return f"{(parsed.host or '').lower()}:{parsed.port}"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Host:
     active: int = 0
     waiting: deque[asyncio.Future[bool]] = field(default_factory=deque)

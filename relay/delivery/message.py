@@ -1,9 +1,8 @@
 """One delivery (an event for one webhook, at some attempt) and the request it becomes. Pure.
 
 A delivery travels in three forms: the fields of an entry on a partition's deliveries stream
-(``webhook``, ``attempt`` and the event's own fields), a member of the scheduled-retries sorted
-set (a JSON array of those field names and values, which the move-due script turns back into an
-entry without parsing anything else), and the outbound HTTP request.
+(``webhook``, ``attempt`` and the event's own fields), a retry waiting in the scheduled set
+(``relay.delivery.retry``), and the outbound HTTP request.
 
 What a request needs from its webhook (the envelope's fixed part, the parsed ``fields``
 selector, both HMAC keys) is worked out once per webhook (``Prepared``), not per delivery.
@@ -49,19 +48,11 @@ class Delivery:
             raise ValueError(f"attempt {attempt} is not a positive number")
         return cls(int(fields[b"webhook"]), attempt, StreamEvent.from_fields(fields))
 
-    def member(self) -> bytes:
-        """The sorted-set member: ``["webhook", "7", "attempt", "2", "resource", ...]``."""
-        flat: list[str] = []
-        for name, value in self.to_fields().items():
-            flat.append(name)
-            flat.append(value.decode() if isinstance(value, bytes) else str(value))
-        return orjson.dumps(flat)
-
     def again(self, attempt: int) -> Delivery:
         return Delivery(self.webhook_id, attempt, self.event)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OutboundRequest:
     url: str
     body: bytes
@@ -128,4 +119,6 @@ class Prepared:
         if self._signer is not None:
             self._signer.sign(headers, msg_id, timestamp, body)
         webhook = self.webhook
-        return OutboundRequest(webhook.callback, body, headers, verify_ssl=not webhook.non_strict_ssl)
+        return OutboundRequest(
+            url=webhook.callback, body=body, headers=headers, verify_ssl=not webhook.non_strict_ssl
+        )

@@ -9,23 +9,16 @@ A 2xx for an ordinary webhook, the common case, is settled without awaiting anyt
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
 
 from relay import metrics
+from relay.clock import Clock
 from relay.delivery.acks import Completer
 from relay.delivery.message import Delivery
-from relay.delivery.policy import (
-    AttemptResult,
-    Dead,
-    Verdict,
-    classify,
-    describe,
-    next_step,
-    status_class,
-)
+from relay.delivery.policy import AttemptResult, Verdict, classify, describe, status_class
+from relay.delivery.retry import GiveUp, Retry, after_failure
 from relay.delivery.single_use import SingleUse
 from relay.store.attempts import AttemptRecord
 from relay.store.dead_letters import DeadLetters, letter_fields
@@ -34,9 +27,6 @@ from relay.store.webhooks import WebhookStore
 from relay.webhooks.model import Webhook, WebhookSpec
 
 log = structlog.get_logger("relay.delivery")
-
-Retry = tuple[int, bytes]
-"""A delivery to schedule: (due, unix ms; its sorted-set member)."""
 
 HELD_UNSENT = "not sent: no key of RELAY_SECRET_KEYS opens the webhook's stored secret"
 
@@ -53,18 +43,17 @@ def _switched_off(spec: WebhookSpec) -> WebhookSpec:
     return spec.model_copy(update={"enabled": False})
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Outcomes:
     store: WebhookStore
     dead_letters: DeadLetters
     completer: Completer
     single_use: SingleUse
     schedule: tuple[float, ...]
-    now: Callable[[], float]
-    rand: Callable[[], float]
+    clock: Clock
 
     def _ms(self) -> int:
-        return int(self.now() * 1000)
+        return self.clock.now_ms()
 
     def delivered(self, delivery: Delivery, result: AttemptResult) -> None:
         """A 2xx (``classify`` said DELIVERED) for a webhook that is not single-use."""
@@ -119,11 +108,11 @@ class Outcomes:
     ) -> Retry | None:
         """The next attempt on the schedule (recorded, counted, logged as ``logged``), or past its
         end a dead letter of kind ``dead_kind``."""
-        step = next_step(delivery.attempt, self.schedule, result, self.now(), self.rand)
-        if isinstance(step, Dead):
+        step = after_failure(delivery, result, self.schedule, self.clock)
+        if isinstance(step, GiveUp):
             await self.dead(delivery, dead_kind, step.reason, result)
             return None
-        self._record(delivery, result, "retry", retry_at=int(step.due * 1000))
+        self._record(delivery, result, "retry", retry_at=step.due_ms)
         metrics.RETRIES_SCHEDULED.inc()
         log.log(
             level,
@@ -132,9 +121,9 @@ class Outcomes:
             delivery_id=delivery.id,
             attempt=delivery.attempt,
             error=describe(result),
-            retry_in=round(step.due - self.now(), 3),
+            retry_in=round(step.due - self.clock.now(), 3),
         )
-        return int(step.due * 1000), delivery.again(step.attempt).member()
+        return step
 
     async def _gone(self, webhook: Webhook) -> None:
         """Switch the webhook off; counted and logged only by the worker that did it (several
@@ -160,7 +149,7 @@ class Outcomes:
         if result is not None:
             last = self._record(delivery, result, outcome)
         else:  # given up without an attempt (the webhook is disabled): noted all the same
-            last = self._note(delivery, AttemptResult(None, 0.0, error=reason), outcome)
+            last = self._note(delivery, AttemptResult(status=None, seconds=0.0, error=reason), outcome)
         history = await self.completer.attempts.history(delivery.event.id, delivery.id)
         fields = letter_fields(
             kind=kind,
@@ -218,8 +207,17 @@ class Outcomes:
         self, delivery: Delivery, result: AttemptResult, outcome: str, retry_at: int | None = None
     ) -> AttemptRecord:
         record = AttemptRecord(
-            self._ms(), delivery.id, delivery.attempt, outcome, result.status, result.seconds,
-            result.error, delivery.webhook_id, delivery.event.id, retry_at, result.answer,
-        )  # fmt: skip
+            at=self._ms(),
+            delivery_id=delivery.id,
+            attempt=delivery.attempt,
+            outcome=outcome,
+            status=result.status,
+            seconds=result.seconds,
+            error=result.error,
+            webhook_id=delivery.webhook_id,
+            event_id=delivery.event.id,
+            retry_at=retry_at,
+            answer=result.answer,
+        )
         self.completer.record(delivery.webhook_id, record)
         return record

@@ -11,20 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import random
 import secrets
 import socket
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 
 import structlog
 
+from relay.clock import SYSTEM, Clock
 from relay.delivery.acks import MAX_BATCH, Completer
 from relay.delivery.capacity import Capacity
 from relay.delivery.client import Sender
 from relay.delivery.dispatch import Dispatcher
 from relay.delivery.hosts import HostGates
 from relay.delivery.outcomes import Outcomes
+from relay.delivery.retry import DueTimes
 from relay.delivery.single_use import SingleUse
 from relay.delivery.worker import PartitionReader, backoff
 from relay.keys import Keys
@@ -67,35 +68,56 @@ class DeliveryService:
         keys: Keys,
         *,
         workers: int = 1,
-        now: Callable[[], float] = time.time,
-        rand: Callable[[], float] = random.random,
+        clock: Clock = SYSTEM,
         sweep_every: float = SWEEP_EVERY,
     ) -> None:
         self.settings = settings
-        self.now, self.rand = now, rand
+        self.clock = clock
         self.sweep_every = sweep_every
         self.store = WebhookStore(redis, keys, secret_keys=settings.secret_keys)
         self.view = WebhookView(self.store, opener=Opener(settings.secret_keys.fernet))
         self.streams = Streams(redis, keys)
-        self.sender = Sender(settings.egress_allow, settings.delivery_timeout, settings.max_in_flight)
-        attempts = Attempts(
-            redis, keys, settings.attempts_kept, event_ttl_ms=int(settings.stream_retention * 1000)
+        self.sender = Sender(
+            allow=settings.egress_allow,
+            timeout=settings.delivery_timeout,
+            max_connections=settings.max_in_flight,
         )
+        attempts = Attempts(
+            redis=redis,
+            keys=keys,
+            kept=settings.attempts_kept,
+            event_ttl_ms=int(settings.stream_retention * 1000),
+        )
+        self.due = DueTimes()
         self.completer = Completer(
-            redis, self.streams, attempts, bound=max(MAX_BATCH, 2 * settings.max_in_flight)
+            redis=redis,
+            streams=self.streams,
+            attempts=attempts,
+            due=self.due,
+            bound=max(MAX_BATCH, 2 * settings.max_in_flight),
         )
         self.capacity = Capacity(settings.max_in_flight, least=settings.max_in_flight // 4)
         single_use = SingleUse(redis, keys, ttl=settings.delivery_timeout * 2 + 30)
         outcomes = Outcomes(
-            self.store, DeadLetters(redis, keys), self.completer, single_use,
-            settings.retry_schedule, now, rand,
-        )  # fmt: skip
-        hosts = HostGates(settings.max_per_host)
+            store=self.store,
+            dead_letters=DeadLetters(redis, keys),
+            completer=self.completer,
+            single_use=single_use,
+            schedule=settings.retry_schedule,
+            clock=clock,
+        )
         self.dispatcher = Dispatcher(
-            self.view, self.store, self.sender, hosts,
-            single_use, outcomes, self.completer, self.capacity, now, rand,
+            view=self.view,
+            store=self.store,
+            sender=self.sender,
+            hosts=HostGates(settings.max_per_host),
+            single_use=single_use,
+            outcomes=outcomes,
+            completer=self.completer,
+            capacity=self.capacity,
+            clock=clock,
             budget=settings.delivery_timeout * 2 + 30,
-        )  # fmt: skip
+        )
         self.ready = asyncio.Event()
         self.stopping = asyncio.Event()
         consumers = [consumer_name(n) for n in range(workers)]
@@ -107,10 +129,18 @@ class DeliveryService:
 
     def _reader(self, partition: int, consumer: str) -> PartitionReader:
         return PartitionReader(
-            partition, consumer, self.streams, self.dispatcher, self.capacity,
-            self.settings.reclaim_idle, self.settings.stream_retention, self.ready,
-            self.stopping, self.now, self.rand,
-        )  # fmt: skip
+            partition=partition,
+            consumer=consumer,
+            streams=self.streams,
+            dispatcher=self.dispatcher,
+            capacity=self.capacity,
+            due=self.due,
+            reclaim_idle=self.settings.reclaim_idle,
+            retention=self.settings.stream_retention,
+            ready=self.ready,
+            stopping=self.stopping,
+            clock=self.clock,
+        )
 
     async def start(self) -> None:
         await self.sender.start()
@@ -168,7 +198,7 @@ class DeliveryService:
                 failures += 1
                 if failures == 1:
                     log.warning("cannot load the webhook table yet; retrying", error=type(exc).__name__)
-                await asyncio.sleep(backoff(failures, self.rand))
+                await asyncio.sleep(backoff(failures, self.clock))
                 continue
             self.ready_at = time.monotonic()
             self.ready.set()
@@ -188,7 +218,7 @@ class DeliveryService:
         Candidates come from the cached view (no read of the whole table); each is read again
         before it is deleted, in case it was changed (its expiry moved) since the view saw it."""
         self.dispatcher.hosts.forget_idle()
-        now_ms = int(self.now() * 1000)
+        now_ms = self.clock.now_ms()
         deleted = 0
         for candidate in self.view.all():
             if not _expired(candidate, now_ms):

@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
 
+from relay.clock import Clock
 from relay.delivery.capacity import Capacity
 from relay.delivery.dispatch import Dispatcher
+from relay.delivery.retry import DueTimes
 from relay.store.streams import Entry, Streams, is_nogroup
 
 log = structlog.get_logger("relay.delivery")
@@ -37,27 +38,28 @@ CONSUMER_IDLE_MS = 3_600_000
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 2.0
 
 
-def backoff(failures: int, rand: Callable[[], float]) -> float:
+def backoff(failures: int, clock: Clock) -> float:
     """Seconds to wait after ``failures`` failures in a row: 0.1, 0.2, 0.4 ... 2, jittered. Pure."""
     delay: float = min(BACKOFF_MAX, BACKOFF_FIRST * 2.0 ** max(0, failures - 1))
-    return delay * (0.5 + rand() / 2)
+    return delay * (0.5 + clock.rand() / 2)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PartitionReader:
     partition: int
     consumer: str
     streams: Streams
     dispatcher: Dispatcher
     capacity: Capacity
+    due: DueTimes
+    """When this process wrote a retry to the partition: looked at then."""
     reclaim_idle: float
     retention: float
     ready: asyncio.Event
     """Set once the webhook view is loaded: nothing is read before."""
     stopping: asyncio.Event
     """Set to stop: checked each pass, as a cancel landing inside a redis-py call can be lost."""
-    now: Callable[[], float] = time.time
-    rand: Callable[[], float] = field(default=lambda: 0.5)
+    clock: Clock
     beat: float = field(default_factory=time.monotonic)
     """When the loop last went round (monotonic): readiness reports a reader stuck."""
     _next_due: int | None = None
@@ -83,7 +85,7 @@ class PartitionReader:
                 if is_nogroup(exc):
                     groups_ready = False
                 self._report(failures, exc)
-                await asyncio.sleep(backoff(failures, self.rand))
+                await asyncio.sleep(backoff(failures, self.clock))
                 continue
             if failures:
                 log.info("delivery reader recovered", partition=self.partition, failures=failures)
@@ -110,9 +112,9 @@ class PartitionReader:
         return False
 
     async def _read(self) -> None:
-        now_ms = int(self.now() * 1000)
+        now_ms = self.clock.now_ms()
         mono = time.monotonic()
-        hint = self.dispatcher.due_hints.pop(self.partition, None)
+        hint = self.due.take(self.partition)
         if hint is not None:
             self._next_due = hint if self._next_due is None else min(self._next_due, hint)
         due = self._next_due is not None and now_ms >= self._next_due
@@ -135,7 +137,7 @@ class PartitionReader:
         """Both streams are empty: block until either has an entry (or a retry comes due)."""
         block = BLOCK_MS
         if self._next_due is not None:
-            block = max(1, min(block, self._next_due - int(self.now() * 1000)))
+            block = max(1, min(block, self._next_due - self.clock.now_ms()))
         self.capacity.take(2)  # one entry of each stream at most
         try:
             entries = await self.streams.wait(self.partition, self.consumer, block)
@@ -173,7 +175,7 @@ class PartitionReader:
             except Exception as exc:
                 failures += 1
                 self._report(failures, exc)
-            await asyncio.sleep(backoff(failures, self.rand))
+            await asyncio.sleep(backoff(failures, self.clock))
         return False
 
     async def _maintain(self) -> None:
@@ -197,7 +199,7 @@ class PartitionReader:
                 log.info("entries reclaimed", partition=self.partition, count=len(claimed))
         if mono - self._last_trim >= TRIM_EVERY:
             self._last_trim = mono
-            now_ms, retention_ms = int(self.now() * 1000), int(self.retention * 1000)
+            now_ms, retention_ms = self.clock.now_ms(), int(self.retention * 1000)
             for stream in self.streams.streams_of(self.partition):
                 await self.streams.trim(stream, now_ms, retention_ms)
                 await self.streams.drop_idle_consumers(stream, CONSUMER_IDLE_MS)

@@ -99,7 +99,7 @@ class AttemptRecord(NamedTuple):
 
 
 class Attempts:
-    def __init__(self, redis: RedisClient, keys: Keys, kept: int, event_ttl_ms: int = 3_600_000) -> None:
+    def __init__(self, *, redis: RedisClient, keys: Keys, kept: int, event_ttl_ms: int = 3_600_000) -> None:
         self.redis = redis
         self.keys = keys
         self.kept = kept

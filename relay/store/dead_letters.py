@@ -39,7 +39,7 @@ NOT_FOUND = "no such dead letter"
 POISON = "a poison letter holds no event and cannot be replayed"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LetterQuery:
     """Which letters: of one webhook, of one kind, written (``at``, unix ms) in a window."""
 
@@ -64,7 +64,7 @@ class LetterQuery:
         return end, start
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeadLetter:
     id: str
     kind: str

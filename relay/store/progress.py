@@ -16,7 +16,7 @@ from relay.store.connect import RedisClient
 from relay.store.streams import id_tuple
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Progress:
     events_added: int | None
     """Events ever appended to the events streams; None on a Redis older than 7.0."""

@@ -8,8 +8,9 @@ on Redis Cluster too.
 - ``take`` moves due retries onto the deliveries stream and reads at most ``count`` new entries of
   both streams, without blocking, in one script: a reader that reserved room for ``count``
   entries never gets more. ``wait`` blocks until either stream has something (one entry each).
-- ``queue_complete`` schedules an entry's retries and acknowledges it in one script: a retry is
-  never lost between the two, and never doubled by a crash between them.
+- ``queue_complete`` schedules entries' retries and acknowledges them in one script: a retry is
+  never lost between the two, and never doubled by a crash between them (what a retry is, and
+  how it is written: ``relay.delivery.retry``).
 - ``trim`` never removes an entry the group has not acknowledged.
 """
 
@@ -39,7 +40,7 @@ def id_tuple(entry_id: bytes | str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Entry:
     partition: int
     replay: bool
@@ -48,20 +49,16 @@ class Entry:
     fields: dict[bytes, bytes]
 
 
-@dataclass(frozen=True, slots=True)
-class Completion:
-    """What finishing one entry writes: retries (due unix ms, member) and the ack."""
-
-    entry: Entry
-    retries: tuple[tuple[int, bytes], ...] = ()
-
-
 def _entries(partition: int, replay: bool, items: Any) -> list[Entry]:
     """Entries from a script's reply: ``[[id, [field, value, ...]], ...]``."""
     out: list[Entry] = []
     for entry_id, flat in items:
         pairs = iter(flat)
-        out.append(Entry(partition, replay, entry_id, dict(zip(pairs, pairs, strict=False))))
+        out.append(
+            Entry(
+                partition=partition, replay=replay, id=entry_id, fields=dict(zip(pairs, pairs, strict=False))
+            )
+        )
     return out
 
 
@@ -108,7 +105,10 @@ class Streams:
         marker = deliveries.encode()
         for stream, items in found or ():
             replay = stream == marker
-            out.extend(Entry(partition, replay, entry_id, fields) for entry_id, fields in items)
+            out.extend(
+                Entry(partition=partition, replay=replay, id=entry_id, fields=fields)
+                for entry_id, fields in items
+            )
         return out
 
     async def claim(self, partition: int, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
@@ -121,29 +121,25 @@ class Streams:
             _, items, _deleted = await self.redis.xautoclaim(
                 stream, self.group, consumer, min_idle_ms, "0-0", count=count - len(out)
             )
-            out.extend(Entry(partition, replay, i, f) for i, f in items if f is not None)
+            out.extend(
+                Entry(partition=partition, replay=replay, id=i, fields=f) for i, f in items if f is not None
+            )
         return out
 
-    def queue_complete(self, pipe: ScriptPipeline, partition: int, done: list[Completion]) -> None:
-        """Add to ``pipe`` the script that schedules ``done``'s retries and acks its entries."""
-        events = [c.entry.id for c in done if not c.entry.replay]
-        deliveries = [c.entry.id for c in done if c.entry.replay]
+    def queue_complete(
+        self, pipe: ScriptPipeline, partition: int, done: list[Entry], scheduled: list[tuple[int, bytes]]
+    ) -> None:
+        """Add to ``pipe`` the script that adds ``scheduled`` (score, member) to the partition's
+        scheduled set and acknowledges ``done``, at once."""
+        events = [entry.id for entry in done if not entry.replay]
+        deliveries = [entry.id for entry in done if entry.replay]
         args: list[Any] = [self.group, len(events), len(deliveries), *events, *deliveries]
-        for completion in done:
-            for due_ms, member in completion.retries:
-                args.append(due_ms)
-                args.append(member)
+        for score, member in scheduled:
+            args.append(score)
+            args.append(member)
         stream, replays = self.streams_of(partition)
         keys = (stream, replays, self.keys.scheduled(partition))
         pipe.call(COMPLETE, keys, args)
-
-    async def complete(self, partition: int, done: list[Completion]) -> None:
-        """``queue_complete`` on its own."""
-        pipe = ScriptPipeline(self.redis)
-        self.queue_complete(pipe, partition, done)
-        (result,) = await pipe.execute()
-        if isinstance(result, BaseException):
-            raise result
 
     async def trim(self, stream: str, now_ms: int, retention_ms: int) -> int:
         """Drop entries older than the retention that the group has acknowledged; how many.

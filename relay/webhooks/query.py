@@ -17,7 +17,7 @@ ALL = "all"
 """The term every webhook has: the index of the whole table, for unfiltered listings."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WebhookQuery:
     """``GET /v2/webhooks``'s filters and page. ``name``, ``resource`` and ``callback`` match
     exactly, ``event`` case-insensitively."""
