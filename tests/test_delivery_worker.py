@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
 from relay.clock import Clock
-from relay.delivery import DELIVERY
 from relay.delivery.worker import backoff
 from relay.settings import Settings
 from relay.store.connect import RedisClient
 from tests.callbacks import call_event
-from tests.delivery_harness import FAST, HOOK_SECRET, check_read_your_writes, open_harness
+from tests.delivery_harness import HOOK_SECRET, check_read_your_writes, open_harness
 from tests.sink import callfire_valid, standard_verified
 
 Make = Callable[..., Settings]
@@ -106,25 +102,6 @@ async def test_many_events_all_delivered(make_settings: Make, redis: RedisClient
         await h.sink.wait_for(count)
         await h.settled()
         assert len({r.delivery_id for r in h.sink.received}) == count
-
-
-async def test_stalled_loop_makes_the_process_unready(
-    make_client: Callable[..., Any], make_settings: Make
-) -> None:
-    """/readyz turns 503 naming the delivery loops when a reader stops going round."""
-    client = await make_client(make_settings(**FAST), listener=False, api=False, workers=1)
-    service = client.app[DELIVERY]
-    await service.ready.wait()
-    assert (await client.get("/readyz")).status == 200
-    service.stall_after = 0.05
-    for task in service._tasks:  # a hung loop: it no longer goes round
-        task.cancel()
-    deadline = time.monotonic() + 3
-    while (resp := await client.get("/readyz")).status == 200:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
-    assert resp.status == 503
-    assert "stalled" in (await resp.json())["problems"]["delivery"]
 
 
 async def test_reads_see_the_webhook_changes_answered_before_them(

@@ -89,7 +89,8 @@ async def healthz_within(relay: RunningRelay, status: int, within: float = 10.0)
 async def test_a_stalled_delivery_loop_fails_liveness(
     make_settings: Callable[..., Settings], frozen_redis: PrivateRedis
 ) -> None:
-    """A delivery loop stuck past RELAY_STALL_TIMEOUT (its Redis frozen) makes /healthz 503 naming it."""
+    """A delivery loop stuck past RELAY_STALL_TIMEOUT (its Redis frozen) makes /healthz and /readyz
+    503 naming it."""
     settings = make_settings(redis_url=frozen_redis.url, stall_timeout="0.5s")
     redis = connect(frozen_redis.url)
     try:
@@ -100,6 +101,7 @@ async def test_a_stalled_delivery_loop_fails_liveness(
             frozen_redis.process.send_signal(signal.SIGSTOP)
             try:
                 status, body = await healthz_within(relay, 503)
+                ready_status, ready = await probe(relay, "/readyz")
             finally:
                 frozen_redis.process.send_signal(signal.SIGCONT)
     finally:
@@ -107,3 +109,5 @@ async def test_a_stalled_delivery_loop_fails_liveness(
     assert status == 503
     assert body["status"] == "stalled"
     assert "delivery loop(s) stalled for" in body["problems"]["delivery"]
+    assert ready_status == 503
+    assert "stalled" in ready["problems"]["delivery"]

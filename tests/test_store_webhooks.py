@@ -112,6 +112,14 @@ async def test_set_enabled(store: WebhookStore) -> None:
     assert not await store.set_enabled(424242, False, NOW)
 
 
+async def test_of_racing_switches_exactly_one_changes_it(store: WebhookStore) -> None:
+    """Several callers switching one webhook off at once (racing 410s): one is told it changed it."""
+    created = await store.create(spec(), NOW)
+    changed = await asyncio.gather(*(store.set_enabled(created.id, False, NOW + 1) for _ in range(5)))
+    assert sorted(changed) == [False, False, False, False, True]
+    assert not await store.set_enabled(created.id, False, NOW + 2)
+
+
 async def test_delete_removes_webhook_and_index_entries(store: WebhookStore, redis: Any, keys: Keys) -> None:
     """After a delete the webhook is gone, from the table and from every index."""
     created = await store.create(spec(name="gone"), NOW)

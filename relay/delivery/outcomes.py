@@ -24,23 +24,13 @@ from relay.store.attempts import AttemptRecord
 from relay.store.dead_letters import DeadLetters, letter_fields
 from relay.store.streams import Entry
 from relay.store.webhooks import WebhookStore
-from relay.webhooks.model import Webhook, WebhookSpec
+from relay.webhooks.model import Webhook
 
 log = structlog.get_logger("relay.delivery")
 
 HELD_UNSENT = "not sent: no key of RELAY_SECRET_KEYS opens the webhook's stored secret"
 
 _DEAD_KIND = {Verdict.GONE: "gone", Verdict.REJECTED: "rejected", Verdict.REFUSED: "refused"}
-
-
-class _AlreadyOff(Exception):
-    """The webhook was switched off already: nothing to write."""
-
-
-def _switched_off(spec: WebhookSpec) -> WebhookSpec:
-    if not spec.enabled:
-        raise _AlreadyOff
-    return spec.model_copy(update={"enabled": False})
 
 
 @dataclass(kw_only=True)
@@ -128,11 +118,7 @@ class Outcomes:
     async def _gone(self, webhook: Webhook) -> None:
         """Switch the webhook off; counted and logged only by the worker that did it (several
         deliveries to it may get their 410 at once)."""
-        try:
-            changed = await self.store.update(webhook.id, _switched_off, self._ms()) is not None
-        except _AlreadyOff:
-            changed = False
-        if changed:
+        if await self.store.set_enabled(webhook.id, False, self._ms()):
             metrics.WEBHOOKS_DISABLED.inc()
             log.warning(
                 "webhook disabled: its callback answered 410 Gone",

@@ -40,6 +40,10 @@ class ConflictError(RuntimeError):
     """The write lost to concurrent writers too many times in a row."""
 
 
+class _Unchanged(Exception):
+    """``set_enabled`` found the webhook switched as asked already: nothing to write."""
+
+
 class NameTakenError(ValueError):
     """``create(..., unique_name=True)`` found a webhook of that name already."""
 
@@ -137,16 +141,19 @@ class WebhookStore:
         raise ConflictError(f"webhook {webhook_id} is being changed by too many writers at once")
 
     async def set_enabled(self, webhook_id: int, enabled: bool, now_ms: int) -> bool:
-        """Switch a webhook on or off (delivery turns it off on 410 Gone); False when not found."""
-        current = await self.get(webhook_id)
-        if current is None:
+        """Switch a webhook on or off (delivery switches it off on 410 Gone). True when this call
+        changed it; False when there is no such webhook or it was so already: of several callers
+        racing to switch it, exactly one sees True."""
+
+        def switched(spec: WebhookSpec) -> WebhookSpec:
+            if spec.enabled == enabled:
+                raise _Unchanged
+            return spec.model_copy(update={"enabled": enabled})
+
+        try:
+            return await self.update(webhook_id, switched, now_ms) is not None
+        except _Unchanged:
             return False
-        if current.enabled == enabled:
-            return True
-        updated = await self.update(
-            webhook_id, lambda spec: spec.model_copy(update={"enabled": enabled}), now_ms
-        )
-        return updated is not None
 
     async def version(self) -> int:
         return int(await self.redis.get(self.keys.webhooks_version) or 0)
