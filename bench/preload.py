@@ -8,8 +8,8 @@ distinct; events are spread over the partitions round-robin.
 from __future__ import annotations
 
 from bench.payload import Signer
-from relay.callback import parse_callback
 from relay.events import events_of
+from relay.ingest.parsing import parse_callback
 from relay.keys import Keys
 from relay.store.connect import RedisClient
 from relay.store.scripts import Script

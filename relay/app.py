@@ -1,4 +1,11 @@
-"""The aiohttp application: which parts a process runs, wired once, opened and closed in order."""
+"""The aiohttp applications: which parts a process runs, wired once, opened and closed in order.
+
+Two surfaces. The **public** one is what CallFire reaches: ``POST /callbacks/callfire`` and the
+probes. The **admin** one is everything else (``setup_admin``: ``/v2``, ``/metrics``,
+``/openapi.json`` and every later page). Without ``RELAY_ADMIN_PORT`` both are one application on
+``RELAY_PORT``; with it, the admin application is apart, at ``app[ADMIN]``, served on its own port
+(``relay.runtime``), and the public port answers 404 to every other path.
+"""
 
 from __future__ import annotations
 
@@ -10,21 +17,37 @@ from relay.api import setup_api
 from relay.console import setup_console
 from relay.delivery import setup_delivery
 from relay.errors import error_middleware
-from relay.health import Backlog, Readiness, setup_health
+from relay.health import Backlog, Readiness, setup_health, setup_metrics
+from relay.ingest.handler import Listener, setup_listener
+from relay.ingest.writer import IngestWriter
 from relay.keys import GROUP, Keys
-from relay.listener import Listener, setup_listener
 from relay.settings import Settings
 from relay.store.connect import RedisClient
-from relay.store.ingest import IngestWriter
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS: web.AppKey[RedisClient] = web.AppKey("redis")
 KEYS = web.AppKey("keys", Keys)
 READINESS = web.AppKey("readiness", Readiness)
+ADMIN: web.AppKey[web.Application] = web.AppKey("admin")
+"""The admin application, on the public one, when ``RELAY_ADMIN_PORT`` puts it apart."""
 
 
 def keys_for(settings: Settings) -> Keys:
     return Keys(prefix=settings.key_prefix, partitions=settings.partitions)
+
+
+def admin_app(app: web.Application) -> web.Application:
+    """Where admin routes go: the admin application, or ``app`` itself when there is one port."""
+    return app.get(ADMIN, app)
+
+
+def _application(settings: Settings, redis: RedisClient, keys: Keys, readiness: Readiness) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[REDIS] = redis
+    app[KEYS] = keys
+    app[READINESS] = readiness
+    return app
 
 
 def create_app(
@@ -36,35 +59,55 @@ def create_app(
     workers: int = 0,
 ) -> web.Application:
     """The listener and the Webhooks API for ``relay serve``; ``workers`` delivery loops for
-    ``relay work``; all of them for ``relay run``. Health, readiness and metrics always."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    ``relay work``; all of them for ``relay run``. Probes and metrics always. Returns the public
+    application; the admin one is ``admin_app(app)``."""
     keys = keys_for(settings)
     readiness = Readiness(redis)
-    app[SETTINGS] = settings
-    app[REDIS] = redis
-    app[KEYS] = keys
-    app[READINESS] = readiness
-    streams = [*keys.all_events(), *(keys.deliveries(p) for p in range(keys.partitions))]
-    setup_health(app, readiness, Backlog(redis=redis, streams=streams, group=GROUP) if workers > 0 else None)
+    app = _application(settings, redis, keys, readiness)
+    if settings.admin_port is not None:
+        app[ADMIN] = _application(settings, redis, keys, readiness)
+    setup_health(app, readiness)
     if listener:
-        writer = IngestWriter(
-            redis,
-            keys,
-            dedup_window=settings.dedup_window,
-            timeout=settings.redis_timeout,
-            min_replicas=settings.redis_min_replicas,
-        )
-        setup_listener(app, Listener(settings, writer))
-
-        async def writer_lifecycle(_: web.Application) -> AsyncIterator[None]:
-            await writer.start()
-            yield
-            await writer.stop()
-
-        app.cleanup_ctx.append(writer_lifecycle)
+        _setup_ingest(app, settings, redis, keys)
     if workers > 0:
         setup_delivery(app, settings, redis, keys, readiness, workers)
-    if api:
-        setup_api(app, settings, redis, keys)
-        setup_console(app, settings, redis, keys)
+    streams = [*keys.all_events(), *(keys.deliveries(p) for p in range(keys.partitions))]
+    backlog = Backlog(redis=redis, streams=streams, group=GROUP) if workers > 0 else None
+    setup_admin(app, settings, redis, keys, api=api, backlog=backlog)
     return app
+
+
+def setup_admin(
+    app: web.Application,
+    settings: Settings,
+    redis: RedisClient,
+    keys: Keys,
+    *,
+    api: bool,
+    backlog: Backlog | None,
+) -> None:
+    """Every admin route, on ``admin_app(app)``: a later admin page is added here (or, for a /v2
+    operation, to ``relay.api.API_MODULES``), and so lands on RELAY_ADMIN_PORT when it is set."""
+    admin = admin_app(app)
+    setup_metrics(admin, backlog)
+    if api:
+        setup_api(admin, settings, redis, keys, beside=app)
+        setup_console(admin, settings, redis, keys)
+
+
+def _setup_ingest(app: web.Application, settings: Settings, redis: RedisClient, keys: Keys) -> None:
+    writer = IngestWriter(
+        redis,
+        keys,
+        dedup_window=settings.dedup_window,
+        timeout=settings.redis_timeout,
+        min_replicas=settings.redis_min_replicas,
+    )
+    setup_listener(app, Listener(settings, writer))
+
+    async def writer_lifecycle(_: web.Application) -> AsyncIterator[None]:
+        await writer.start()
+        yield
+        await writer.stop()
+
+    app.cleanup_ctx.append(writer_lifecycle)

@@ -6,8 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from relay.networks import IPAddress, IPNetwork, parse_networks
 
 # Never reachable, whatever RELAY_EGRESS_ALLOW says: link-local (where cloud metadata lives) and
 # the metadata addresses clouds put elsewhere.
@@ -30,16 +29,7 @@ class EgressAllow:
 
     @classmethod
     def parse(cls, value: Any) -> EgressAllow:
-        items = value if isinstance(value, list | tuple) else str(value or "").split(",")
-        networks = []
-        for item in items:
-            text = str(item).strip()
-            if text:
-                try:
-                    networks.append(ipaddress.ip_network(text, strict=False))
-                except ValueError:
-                    raise ValueError(f"{text!r} is not a CIDR such as 10.0.0.0/8") from None
-        return cls(tuple(networks))
+        return cls(parse_networks(value))
 
     def __str__(self) -> str:
         return ",".join(str(n) for n in self.networks)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from relay.callback import Callback
 from relay.catalog import event_key
+from relay.ingest.parsing import Callback
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

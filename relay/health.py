@@ -91,7 +91,9 @@ def _json(status: int, data: object) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
 
 
-def setup_health(app: web.Application, readiness: Readiness, backlog: Backlog | None = None) -> None:
+def setup_health(app: web.Application, readiness: Readiness) -> None:
+    """``/healthz`` and ``/readyz``: the probes, on the port the process's traffic comes to."""
+
     async def healthz(_: web.Request) -> web.Response:
         problems = readiness.liveness.problems()
         if problems:
@@ -104,6 +106,13 @@ def setup_health(app: web.Application, readiness: Readiness, backlog: Backlog | 
             return _json(503, {"status": "unavailable", "problems": problems})
         return _json(200, {"status": "ok"})
 
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+
+
+def setup_metrics(app: web.Application, backlog: Backlog | None = None) -> None:
+    """``/metrics``: on the admin surface (``relay.app.setup_admin``)."""
+
     async def metrics_view(_: web.Request) -> web.Response:
         if backlog is not None:
             await backlog.observe()
@@ -112,6 +121,4 @@ def setup_health(app: web.Application, readiness: Readiness, backlog: Backlog | 
         response.headers["Content-Type"] = content_type
         return response
 
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)

@@ -15,30 +15,27 @@ What each limit refuses, and the test that proves it, is in docs/security.md. In
   ``Content-Encoding`` with 415 before reading; anywhere else the bytes arrive as sent.
 - A body left unread after the answer (413, 415, 429, ...) is read and thrown away for at most
   ``LINGER_SECONDS``, then the connection closes.
-- ``FAST_POSTS`` routes (the callbacks) are read and answered by ``relay.front`` on httptools
-  in the common case; it keeps the limits and timeouts above, and hands anything outside that
-  case (malformed bytes included) to the aiohttp handler below, so the rest of this list holds.
-- Malformed HTTP is the client's doing: it gets CallFire's error body with a fixed message (not
-  aiohttp's plain text, which quotes the offending bytes: they may hold a signature or a
-  credential); it is counted, and logged at debug level as one line naming the error's class,
-  never at error level, so a client cannot flood the logs.
+- Every request, callbacks included, is parsed and answered by aiohttp (its HTTP parser, its
+  pipelining and flow control, ``Connection: close``); the relay adds routes, never a protocol.
+- Malformed HTTP is the client's doing: aiohttp refuses it (400) and closes the connection; the
+  answer is CallFire's error body with a fixed message (``_Handler``: aiohttp's own text quotes
+  the offending bytes, which may hold a signature or a credential); it is counted, and logged at
+  debug level as one line naming the error's class, never at error level, so a client cannot
+  flood the logs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 
 import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web_protocol import RequestHandler
 
 from relay import metrics
-from relay.errors import ApiError, Handler, error_response
-from relay.front import FastRoute, Front
+from relay.errors import ApiError, error_response
 from relay.settings import Settings
 
 MAX_LINE_SIZE = 8190
@@ -100,8 +97,10 @@ def server_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-class _Handler(RequestHandler):
-    """aiohttp's connection handler; only the answer to a request it could not parse differs."""
+class _Handler(web.RequestHandler):
+    """aiohttp's connection handler; only the answer to a request it could not parse differs:
+    CallFire's error body with a fixed message, not aiohttp's text, which quotes the offending
+    bytes (a signature or a credential may be among them)."""
 
     __slots__ = ()
 
@@ -120,91 +119,57 @@ class _Handler(RequestHandler):
 
 
 class _Server(web.Server):
-    front: Front | None = None
+    """aiohttp's low-level server (a protocol factory) whose connections are ``_Handler``s."""
 
-    def handler(self) -> RequestHandler:
-        return _Handler(self, loop=self._loop, **self._kwargs)
+    def __init__(self, options: dict[str, Any]) -> None:
+        super().__init__(_not_started, **options)
+        self.loop = asyncio.get_running_loop()
+        self.options = options
 
-    def __call__(self) -> asyncio.Protocol:  # type: ignore[override]
-        return self.front() if self.front is not None else self.handler()
-
-    def pre_shutdown(self) -> None:
-        super().pre_shutdown()
-        if self.front is not None:
-            self.front.close_idle()
-
-    async def shutdown(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 (aiohttp's)
-        """Both kinds of connection wind down together, within one ``timeout``. (The fast path
-        hands no connection to aiohttp once shutting down: it closes it after its answers.)"""
-        if self.front is None:
-            await super().shutdown(timeout)
-        else:
-            await asyncio.gather(self.front.shutdown(timeout), super().shutdown(timeout))
+    def __call__(self) -> web.RequestHandler:
+        return _Handler(self, loop=self.loop, **self.options)
 
 
-DIRECT_POSTS: web.AppKey[dict[str, Handler]] = web.AppKey("direct_posts")
-"""POST routes answered before the router and the middlewares: the callbacks, the hot path. Such a
-handler answers its own errors; any other method on its path goes the usual way (405)."""
+async def _not_started(_: web.BaseRequest) -> web.StreamResponse:  # pragma: no cover - replaced
+    raise RuntimeError("the runner was not set up")
 
 
-_ServerHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+class Runner(web.ServerRunner):
+    """The application served on ``_Server``, through aiohttp's public API only: ``setup`` sets up
+    an ``AppRunner`` (the application's start-up) and serves what its server would serve (its
+    ``request_handler`` and ``request_factory``, public attributes) on ``_Server``; ``cleanup``
+    runs the application's ``on_shutdown`` (as ``AppRunner`` does, before the drain: e.g. the
+    console's live tails end), drains the connections (within RELAY_SHUTDOWN_GRACE), then runs
+    the application's cleanup."""
+
+    def __init__(self, app: web.Application, settings: Settings) -> None:
+        options = server_options(settings)
+        self.application = web.AppRunner(app, handle_signals=False, access_log=None, **options)
+        super().__init__(
+            _Server({"access_log": None, **options}),
+            handle_signals=False,
+            shutdown_timeout=settings.shutdown_grace,
+        )
+
+    async def setup(self) -> None:
+        await self.application.setup()
+        app_server = self.application.server
+        assert app_server is not None  # set by setup()
+        await super().setup()
+        server = self.server
+        assert server is not None
+        server.request_handler = app_server.request_handler
+        server.request_factory = app_server.request_factory
+
+    async def shutdown(self) -> None:
+        """Called by ``cleanup`` between closing idle connections and draining the others."""
+        await self.application.app.shutdown()
+
+    async def cleanup(self) -> None:
+        await super().cleanup()
+        await self.application.app.cleanup()
 
 
-def _direct(routes: dict[str, Handler], usual: _ServerHandler) -> _ServerHandler:
-    async def handle(request: web.BaseRequest) -> web.StreamResponse:
-        if request.method == "POST" and "Expect" not in request.headers:
-            route = routes.get(request.path)
-            if route is not None:  # the application's request factory makes web.Request
-                return await route(cast(web.Request, request))
-        return await usual(request)
-
-    return handle
-
-
-FAST_POSTS: web.AppKey[dict[str, FastRoute]] = web.AppKey("fast_posts")
-"""POST routes served by ``front`` (httptools) in the common case; each also needs its
-``DIRECT_POSTS`` handler, which answers the requests the fast path hands to aiohttp."""
-
-
-class Runner(web.AppRunner):
-    """``web.AppRunner`` whose connections are handled by ``_Handler``, with ``DIRECT_POSTS``,
-    and by the fast path first where the application has ``FAST_POSTS``."""
-
-    def __init__(self, app: web.Application, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(app, **kwargs)
-        self.settings = settings
-
-    async def _make_server(self) -> web.Server:
-        server = await super()._make_server()
-        # aiohttp has no parameter for the handler class: the application builds a plain Server
-        # (it needs the app's private request factory), so the instance is given our subclass.
-        server.__class__ = _Server
-        assert isinstance(server, _Server)
-        routes = self.app.get(DIRECT_POSTS)
-        if routes:
-            server.request_handler = _direct(routes, server.request_handler)
-        fast = self.app.get(FAST_POSTS)
-        if fast:
-            server.front = Front(
-                {path.encode(): route for path, route in fast.items()},
-                server.handler,
-                max_body=self.settings.max_body_bytes,
-                read_timeout=self.settings.read_timeout,
-                keepalive=self.settings.keepalive_timeout,
-                max_line=MAX_LINE_SIZE,
-                max_field=MAX_FIELD_SIZE,
-                max_headers=MAX_HEADERS,
-            )
-        return server
-
-
-def make_runner(app: web.Application, settings: Settings) -> web.AppRunner:
+def make_runner(app: web.Application, settings: Settings) -> Runner:
     """The runner ``relay serve``/``run``/``work`` start, and the tests start on loopback."""
-    return Runner(
-        app,
-        settings,
-        handle_signals=False,
-        access_log=None,
-        shutdown_timeout=settings.shutdown_grace,
-        **server_options(settings),
-    )
+    return Runner(app, settings)

@@ -11,10 +11,10 @@ from contextlib import asynccontextmanager
 import structlog
 from aiohttp import web
 
-from relay.app import READINESS, create_app
+from relay.app import ADMIN, READINESS, create_app
 from relay.embedded import EmbeddedRedis
 from relay.health import Checks
-from relay.http_server import make_runner
+from relay.http_server import Runner, make_runner
 from relay.settings import Settings
 from relay.store.connect import RedisClient, connect
 
@@ -86,17 +86,29 @@ async def serve_until_signalled(
         loop.add_signal_handler(sig, stop.set)
     async with redis_for(settings) as redis:
         app = create_app(settings, redis, listener=listener, api=api, workers=workers)
-        runner = make_runner(app, settings)
-        await runner.setup()
+        served: list[tuple[web.Application, str, int | None]] = [(app, settings.host, settings.port)]
+        if ADMIN in app:
+            served.append((app[ADMIN], settings.admin_bind, settings.admin_port))
+        runners: list[Runner] = []
         watchdog = asyncio.create_task(watch(app[READINESS].liveness, stop), name="watchdog")
         try:
-            site = web.TCPSite(runner, settings.host, settings.port)
-            await site.start()
+            for application, host, port in served:
+                runner = make_runner(application, settings)
+                runners.append(runner)
+                await runner.setup()
+                await web.TCPSite(runner, host, port).start()
             # What was built to start with stays for the process's life: left out of every
             # garbage collection from here on, so none has to walk it (fewer long pauses).
             gc.collect()
             gc.freeze()
-            log.info("relay started", role=role, host=settings.host, port=settings.port, workers=workers)
+            log.info(
+                "relay started",
+                role=role,
+                host=settings.host,
+                port=settings.port,
+                admin_port=settings.admin_port,
+                workers=workers,
+            )
             await stop.wait()
             log.info("relay stopping", role=role)
         finally:
@@ -104,7 +116,8 @@ async def serve_until_signalled(
             watchdog.cancel()
             try:
                 async with asyncio.timeout(settings.shutdown_grace + STALLED_CLEANUP if stalled else None):
-                    await runner.cleanup()
+                    for runner in runners:
+                        await runner.cleanup()
             except TimeoutError:
                 log.error("relay did not close in time; exiting anyway", role=role)
     log.info("relay stopped", role=role)

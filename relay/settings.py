@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -29,6 +29,7 @@ from pydantic_settings import (
 )
 
 from relay.egress import EgressAllow
+from relay.ingest.clients import TrustedProxies
 from relay.secrets import ApiCredentials, CallfireSecrets, SecretKeys
 from relay.store.connect import url_problem
 from relay.webhooks.model import check_callback_url
@@ -96,6 +97,10 @@ def _egress(value: Any) -> EgressAllow:
     return value if isinstance(value, EgressAllow) else EgressAllow.parse(value)
 
 
+def _proxies(value: Any) -> TrustedProxies:
+    return value if isinstance(value, TrustedProxies) else TrustedProxies.parse(value)
+
+
 class Settings(BaseSettings):
     """Every setting of the relay. The README's configuration table is generated from this."""
 
@@ -137,7 +142,26 @@ class Settings(BaseSettings):
 
     # --- HTTP ------------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
-    port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP server.")
+    port: int = Field(
+        8080,
+        ge=0,
+        le=65535,
+        description="Port of the HTTP server: callbacks and probes (and, without "
+        "RELAY_ADMIN_PORT, everything else).",
+    )
+    admin_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port of the admin surface (/v2, /metrics, /openapi.json and every other "
+        "page but callbacks and probes), kept off the port CallFire reaches. Unset: one port.",
+    )
+    admin_host: str | None = Field(None, description="Address the admin port binds. Unset: RELAY_HOST.")
+    trusted_proxies: Annotated[TrustedProxies, NoDecode, BeforeValidator(_proxies)] = Field(
+        TrustedProxies(),
+        description="CIDRs of the proxies (the ingress) whose X-Forwarded-For names the client "
+        "for failure limits and logs: its rightmost address not itself trusted. Unset: the peer.",
+    )
     max_body_bytes: int = Field(
         1024 * 1024, ge=256, description="Largest callback body accepted; larger gets 413."
     )
@@ -159,8 +183,9 @@ class Settings(BaseSettings):
     auth_failure_limit: int = Field(
         20,
         ge=0,
-        description="Failed signatures one client address (IPv6: its /64) may send per "
-        "RELAY_AUTH_FAILURE_WINDOW; past that it gets 429 with Retry-After. 0: no limit.",
+        description="Failed signatures (or /v2 credentials) one client address (IPv6: its /64) "
+        "may send per RELAY_AUTH_FAILURE_WINDOW; past that a wrong one gets 429 with Retry-After "
+        "(a valid one is still accepted). 0: no limit.",
     )
     auth_failure_window: Duration = Field(
         60.0, gt=0, description="The window RELAY_AUTH_FAILURE_LIMIT counts failures in."
@@ -272,6 +297,18 @@ class Settings(BaseSettings):
         if parts.username is not None:
             raise ValueError("must have no user:password")
         return value
+
+    @field_validator("admin_port")
+    @classmethod
+    def _admin_port_apart(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and value == info.data.get("port"):
+            raise ValueError("must differ from RELAY_PORT (unset it to serve everything on one port)")
+        return value
+
+    @property
+    def admin_bind(self) -> str:
+        """The address the admin port binds."""
+        return self.admin_host or self.host
 
     @model_validator(mode="after")
     def _cluster_needs_url(self) -> Settings:

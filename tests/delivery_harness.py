@@ -20,9 +20,9 @@ from pydantic import SecretStr
 from redis.exceptions import ResponseError
 
 from relay.app import keys_for
-from relay.callback import parse_callback
 from relay.delivery import DeliveryService
 from relay.events import StreamEvent, events_of
+from relay.ingest.parsing import parse_callback
 from relay.settings import Settings
 from relay.store.connect import RedisClient
 from relay.store.dead_letters import DeadLetter, DeadLetters, LetterQuery

@@ -88,3 +88,33 @@ async def test_no_credentials_is_refused_before_the_body_is_read(
     assert response.status == 401
     assert response.headers["www-authenticate"].startswith("Basic ")
     assert orjson.loads(response.body)["httpStatusCode"] == 401
+
+
+async def test_wrong_credentials_past_the_limit_get_429_right_ones_still_pass(
+    make_client: Callable[..., Any], make_settings: Callable[..., Settings]
+) -> None:
+    """Wrong credentials are limited per address as signatures are: past the limit a wrong pair
+    gets 429 with Retry-After and CallFire's body; the right pair is still served."""
+    client = await make_client(make_settings(auth_failure_limit=3, auth_failure_window=30))
+    wrong = basic("admin", "wrong")
+    statuses = [(await client.get("/v2/webhooks", headers=wrong)).status for _ in range(5)]
+    limited = await client.get("/v2/webhooks", headers=wrong)
+    right = await client.get("/v2/webhooks", headers=AUTH)
+    assert statuses == [401, 401, 401, 429, 429]
+    assert limited.status == 429 and 1 <= int(limited.headers["Retry-After"]) <= 30
+    assert (await limited.json())["httpStatusCode"] == 429
+    assert right.status == 200
+
+
+async def test_no_authorization_header_is_not_a_failure(
+    make_client: Callable[..., Any], make_settings: Callable[..., Settings]
+) -> None:
+    """A request without Authorization (a browser's first) is never counted: past the limit it
+    still gets the 401 login prompt, not a 429."""
+    client = await make_client(make_settings(auth_failure_limit=2))
+    statuses = [(await client.get("/v2/webhooks")).status for _ in range(5)]
+    for _ in range(2):
+        await client.get("/v2/webhooks", headers=basic("admin", "wrong"))
+    prompt = await client.get("/v2/webhooks")
+    assert statuses == [401] * 5
+    assert prompt.status == 401 and prompt.headers["WWW-Authenticate"].startswith("Basic ")

@@ -23,8 +23,8 @@ from bench.preload import preload
 from bench.procs import parse_stat_cpu, parse_status_kib
 from bench.profile import frame_name, summarise
 from bench.stats import Figure, backlog_is_flat, percentile, ratios, slope
-from relay.callback import parse_callback
 from relay.events import StreamEvent, events_of, outbound_body
+from relay.ingest.parsing import parse_callback
 from relay.keys import GROUP, Keys
 from relay.settings import Settings
 from relay.signing import CALLFIRE_HEADER, matching_secret

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from relay.callback import CallbackError, parse_callback
 from relay.events import events_of, outbound_body
+from relay.ingest.parsing import CallbackError, parse_callback
 
 TWO_EVENTS = (
     b'{"timestamp": 1700000000001, "webhookId": 42, "webhookName": "hook", '
@@ -94,7 +94,7 @@ def test_too_many_events_is_a_413() -> None:
 
 def test_nesting_is_bounded_even_inside_strings_it_is_not() -> None:
     """Brackets inside strings do not count; real nesting past MAX_DEPTH is refused."""
-    from relay.callback import MAX_DEPTH
+    from relay.ingest.parsing import MAX_DEPTH
 
     inside_string = b'{"events":[{"resourceType":"A","eventType":"B","note":"' + b"[" * 500 + b'"}]}'
     assert parse_callback(inside_string).events[0].resource_type == "A"
@@ -128,7 +128,7 @@ def test_nesting_is_bounded_even_inside_strings_it_is_not() -> None:
 )
 def test_fast_and_full_walks_agree(body: bytes) -> None:
     """Tricky layouts give the same events, byte for byte, whichever walk reads them."""
-    from relay.callback import _fast_walk, _walk_object
+    from relay.ingest.parsing import _fast_walk, _walk_object
 
     full = _walk_object(body.decode(), 1000)[1]
     fast = _fast_walk(body, 1000)

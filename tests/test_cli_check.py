@@ -162,3 +162,11 @@ def test_secret_keys_not_asked_for(values: dict[str, str]) -> None:
     """With keys, or on the embedded Redis (no RELAY_REDIS_URL), nothing is said about keys."""
     settings = Settings(callfire_secrets="s", api_credentials="u:p", **values)
     assert not [f for f in settings_findings(settings, []) if "RELAY_SECRET_KEYS" in f.text]
+
+
+@pytest.mark.parametrize(("proxies", "warned"), [("0.0.0.0/0", True), ("::/0", True), ("10.0.0.0/8", False)])
+def test_trusting_every_address_is_warned(proxies: str, warned: bool) -> None:
+    """RELAY_TRUSTED_PROXIES of 0.0.0.0/0 or ::/0 lets anyone pick its address: a warning."""
+    found = settings_findings(Settings(trusted_proxies=proxies), [])
+    hits = [f for f in found if "RELAY_TRUSTED_PROXIES" in f.text]
+    assert [f.level for f in hits] == (["warning"] if warned else [])

@@ -13,9 +13,9 @@ from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from relay.callback import parse_callback
 from relay.delivery.message import Delivery, OutboundRequest, Prepared
 from relay.events import StreamEvent, events_of, outbound_body
+from relay.ingest.parsing import parse_callback
 from relay.webhooks.model import Webhook
 from tests.callbacks import call_event, callback_body
 from tests.sink import Received, callfire_valid, standard_verified

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from relay.app import create_app
+from relay.app import admin_app, create_app
 from relay.keys import GROUP, Keys
 from relay.settings import ENV_PREFIX, Settings
 from relay.store.connect import connect
@@ -53,14 +53,16 @@ def container(deployment: str) -> dict[str, Any]:
     return dict(spec["containers"][0])
 
 
-def routes(role: str) -> set[str]:
-    """The paths the app serves for ``serve`` or ``work``, built (not started) as runtime does."""
+def routes(role: str, *, admin: bool = False) -> set[str]:
+    """The paths the app serves for ``serve`` or ``work`` on RELAY_PORT (or, ``admin``, on
+    RELAY_ADMIN_PORT), built (not started) as runtime does."""
     settings = settings_from(config_map())
     parts: dict[str, Any] = {"listener": True, "api": True} if role == "serve" else {}
     if role == "work":
         parts = {"listener": False, "api": False, "workers": 1}
     app = create_app(settings, connect("redis://127.0.0.1:1/0"), **parts)
-    return {resource.canonical for resource in app.router.resources()}
+    served = admin_app(app) if admin else app
+    return {resource.canonical for resource in served.router.resources()}
 
 
 # --- Kubernetes -------------------------------------------------------------------------------
@@ -122,16 +124,50 @@ def test_config_map_values_are_valid_settings() -> None:
 
 @pytest.mark.parametrize(("deployment", "role"), [("relay-serve", "serve"), ("relay-work", "work")])
 def test_ports_and_probes_match_the_app(deployment: str, role: str) -> None:
-    """The container runs its role on RELAY_PORT, and the probes ask paths the app serves."""
+    """The container runs its role on RELAY_PORT and RELAY_ADMIN_PORT; the probes ask paths
+    RELAY_PORT serves, and Prometheus's annotations the admin port's /metrics."""
     spec = container(deployment)
+    settings = settings_from(config_map())
     assert spec["args"] == [role]
     port = {p["name"]: p["containerPort"] for p in spec["ports"]}
-    assert port["http"] == settings_from(config_map()).port
+    assert port == {"http": settings.port, "admin": settings.admin_port}
     assert spec["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert spec["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    assert {"/healthz", "/readyz", "/metrics"} <= routes(role)
+    assert {"/healthz", "/readyz"} <= routes(role)
+    assert "/metrics" in routes(role, admin=True) and "/metrics" not in routes(role)
+    annotations = one("Deployment", deployment)["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(settings.admin_port)
+    assert annotations["prometheus.io/path"] == "/metrics"
     if role == "serve":
-        assert "/callbacks/callfire" in routes(role)
+        assert routes(role) == {"/callbacks/callfire", "/healthz", "/readyz"}
+        assert {"/v2/webhooks", "/openapi.json"} <= routes(role, admin=True)
+
+
+def test_the_ingress_routes_only_callbacks_to_the_public_port() -> None:
+    """ingress.yaml routes exactly /callbacks/callfire, to the Service on the serve pods' http
+    port; no Service the Ingress names reaches the admin port."""
+    rules = one("Ingress", "relay")["spec"]["rules"]
+    paths = [path for rule in rules for path in rule["http"]["paths"]]
+    assert [(p["path"], p["pathType"]) for p in paths] == [("/callbacks/callfire", "Exact")]
+    backends = {(p["backend"]["service"]["name"], p["backend"]["service"]["port"]["name"]) for p in paths}
+    assert backends == {("relay", "http")}
+    service = one("Service", "relay")["spec"]
+    assert [p["targetPort"] for p in service["ports"]] == ["http"]
+    assert [p["targetPort"] for p in one("Service", "relay-admin")["spec"]["ports"]] == ["admin"]
+
+
+def test_the_network_policy_keeps_the_admin_port_inside_the_cluster() -> None:
+    """The relay's pods take the http port from anywhere, the admin port only from pods."""
+    policy = one("NetworkPolicy", "relay")["spec"]
+    assert policy["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "relay"}
+    by_port = {rule["ports"][0]["port"]: rule.get("from") for rule in policy["ingress"]}
+    assert by_port == {"http": None, "admin": [{"namespaceSelector": {}}]}
+
+
+def test_trusted_proxies_is_set_for_the_ingress_and_not_to_everyone() -> None:
+    """The ConfigMap names the ingress's range in RELAY_TRUSTED_PROXIES, never all addresses."""
+    proxies = settings_from(config_map()).trusted_proxies
+    assert proxies and not proxies.everyone()
 
 
 @pytest.mark.parametrize("deployment", ["relay-serve", "relay-work"])
@@ -218,11 +254,12 @@ def test_every_variable_compose_sets_is_a_setting() -> None:
 
 
 def test_prometheus_scrapes_metrics_of_every_relay_service() -> None:
-    """deploy/prometheus.yml scrapes /metrics on RELAY_PORT of the serve and work services."""
+    """deploy/prometheus.yml scrapes /metrics on RELAY_ADMIN_PORT of the serve and work services."""
     config = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
     jobs = {tuple(j["dns_sd_configs"][0]["names"]): j for j in config["scrape_configs"]}
     assert set(jobs) == {("serve",), ("work",)}
     for (service,), job in jobs.items():
-        assert service in compose()["services"]
-        assert job["metrics_path"] == "/metrics" and job["dns_sd_configs"][0]["port"] == 8080
-    assert "/metrics" in routes("work")
+        env = compose()["services"][service]["environment"]
+        assert job["metrics_path"] == "/metrics"
+        assert job["dns_sd_configs"][0]["port"] == int(env["RELAY_ADMIN_PORT"])
+    assert "/metrics" in routes("work", admin=True)

@@ -9,7 +9,7 @@ import orjson
 import pytest
 import structlog
 
-from relay.ratelimit import FailureLimiter, client_key, retry_after_header
+from relay.ingest.limiter import FailureLimiter, client_key, retry_after_header
 from relay.settings import Settings
 from relay.signing import CALLFIRE_HEADER
 from tests.callbacks import callback_body, signed
@@ -109,12 +109,12 @@ def good_request() -> bytes:
 async def test_listener_answers_429_after_too_many_bad_signatures(
     make_settings: Callable[..., Settings], redis: Any, prefix: str
 ) -> None:
-    """After auth_failure_limit bad signatures, the address gets 429 with Retry-After and
-    CallFire's error body, even for a correctly signed callback, and nothing is written."""
+    """After auth_failure_limit bad signatures, the address's next bad one gets 429 with
+    Retry-After and CallFire's error body, and nothing is written."""
     settings = make_settings(auth_failure_limit=3, auth_failure_window=30)
     async with served(settings, redis) as server:
         first = [await exchange(server.port, bad_signature_request()) for _ in range(3)]
-        blocked = await exchange(server.port, good_request())
+        blocked = await exchange(server.port, bad_signature_request())
     assert [r.status for r in first] == [401, 401, 401]
     assert blocked.status == 429
     assert 1 <= int(blocked.headers["retry-after"]) <= 30
@@ -122,16 +122,28 @@ async def test_listener_answers_429_after_too_many_bad_signatures(
     assert await keys_under(redis, prefix) == []
 
 
+async def test_a_valid_signature_is_accepted_from_a_held_back_address(
+    make_settings: Callable[..., Settings], redis: Any
+) -> None:
+    """The limit never refuses a valid signature: past it, a signed callback is still 200."""
+    settings = make_settings(auth_failure_limit=3, auth_failure_window=30)
+    async with served(settings, redis) as server:
+        for _ in range(5):
+            await exchange(server.port, bad_signature_request())
+        good = await exchange(server.port, good_request())
+    assert good.status == 200
+
+
 async def test_other_addresses_are_still_served(make_settings: Callable[..., Settings], redis: Any) -> None:
-    """While 127.0.0.2 is blocked, a signed callback from 127.0.0.1 gets 200."""
+    """While 127.0.0.2 is blocked, a bad signature from 127.0.0.1 is still only 401."""
     settings = make_settings(auth_failure_limit=2)
     async with served(settings, redis) as server:
         for _ in range(3):
             await exchange(server.port, bad_signature_request(), local_host="127.0.0.2")
-        blocked = await exchange(server.port, good_request(), local_host="127.0.0.2")
-        other = await exchange(server.port, good_request())
+        blocked = await exchange(server.port, bad_signature_request(), local_host="127.0.0.2")
+        other = await exchange(server.port, bad_signature_request())
     assert blocked.status == 429
-    assert other.status == 200
+    assert other.status == 401
 
 
 async def test_limit_zero_turns_the_limit_off(make_settings: Callable[..., Settings], redis: Any) -> None:

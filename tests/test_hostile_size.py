@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 
 from relay import selector
 from relay.app import create_app
-from relay.callback import CallbackError, parse_callback
+from relay.ingest.parsing import CallbackError, parse_callback
 from relay.settings import Settings
 from tests.callbacks import callback_body, signed
 from tests.hostile import exchange, hang_up, keys_under, read_response, request_head, served

@@ -1,4 +1,4 @@
-"""The ingest write (relay/store/ingest.py) against the private Redis: callbacks written together
+"""The ingest write (relay/ingest/writer.py) against the private Redis: callbacks written together
 share round trips and script calls, and each still gets its own answer and its own entries."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from relay.callback import Callback, parse_callback
 from relay.events import StreamEvent, events_of
+from relay.ingest.parsing import Callback, parse_callback
+from relay.ingest.writer import CALLBACKS_PER_SCRIPT, IngestWriter
 from relay.keys import Keys
 from relay.settings import Settings
-from relay.store.ingest import CALLBACKS_PER_SCRIPT, IngestWriter
 from relay.store.scripts import INGEST
 from tests.callbacks import call_event, callback_body
 

@@ -9,19 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 from prometheus_client import REGISTRY
 
-from relay.app import create_app
-from relay.callback import parse_callback
-from relay.errors import Handler
 from relay.events import StreamEvent, events_of
+from relay.ingest.parsing import parse_callback
 from relay.keys import Keys
 from relay.settings import Settings
 from relay.signing import CALLFIRE_HEADER, callfire_signature
 from tests.callbacks import SECRET, call_event, callback_body, signed
-from tests.conftest import RelayTestServer
 
 URL = "/callbacks/callfire"
 
@@ -262,38 +257,10 @@ async def test_entries_hold_exactly_the_stream_schema(client: Any, redis: Any, k
     assert [set(f) for f in raw] == [{k.encode() for k in e.to_fields()} for e in expected]
 
 
-async def test_callbacks_are_answered_before_the_router_and_the_middlewares(
-    settings: Settings, redis: Any, keys: Keys
-) -> None:
-    """A signed callback is accepted onto the stream by the listener directly: a middleware added
-    to the application never sees it, while it sees every other request (here /healthz)."""
-    seen: list[str] = []
-
-    @web.middleware
-    async def recorder(request: web.Request, handler: Handler) -> web.StreamResponse:
-        seen.append(request.path)
-        return await handler(request)
-
-    app = create_app(settings, redis)
-    app.middlewares.append(recorder)
-    client = TestClient(RelayTestServer(app))
-    await client.start_server()
-    try:
-        body = callback_body()
-        callback = await client.post(URL, data=body, headers=signed(body))
-        health = await client.get("/healthz")
-        assert (callback.status, health.status) == (200, 200)
-        assert await callback.json() == {"status": "accepted", "events": 1}
-    finally:
-        await client.close()
-    assert len(await stream_entries(redis, keys)) == 1
-    assert seen == ["/healthz"]
-
-
 async def test_the_callback_path_answers_as_before_for_everything_else(
     client: Any, redis: Any, keys: Keys
 ) -> None:
-    """Beside the direct path, nothing a client sees changes: another method gets 405 with an
+    """Another method gets 405 with an
     Allow header naming POST; the listener's own refusals (a bad signature: 401) and 405 carry
     CallFire's JSON error body; a callback sent with ``Expect: 100-continue`` is accepted."""
     not_allowed = await client.get(URL)

@@ -7,6 +7,7 @@ import base64
 import io
 import logging
 import re
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -195,104 +196,41 @@ def attempt_lines(out: io.StringIO) -> Counter[str]:
     return Counter(r["delivery_id"] for r in records(out) if "delivery_id" in r)
 
 
-class CountingStream(io.StringIO):
-    """A stderr that remembers each ``write`` call: how many system calls the lines would cost."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.writes: list[str] = []
-
-    def write(self, text: str) -> int:
-        self.writes.append(text)
-        return super().write(text)
-
-
-async def test_lines_logged_in_one_turn_leave_together_after_the_turn() -> None:
-    """Lines logged within one turn of the event loop reach the file in one write, in the order
-    logged, and only once the turn is over."""
-    out = CountingStream()
-    buffer = logs.LineBuffer(out)
-    for n in range(3):
-        buffer.write_line(f"line {n}")
-    assert out.writes == []
-    await asyncio.sleep(0)  # the turn ends: the flush it scheduled runs
-    assert out.writes == ["line 0\nline 1\nline 2\n"]
-    buffer.write_line("next turn")
-    await asyncio.sleep(0)
-    assert out.writes[1:] == ["next turn\n"]
-
-
-def test_without_a_running_loop_a_line_is_written_at_once() -> None:
-    """Outside an event loop (the CLI, a thread, interpreter exit) each line is written at once."""
-    out = CountingStream()
-    buffer = logs.LineBuffer(out)
-    buffer.write_line("first")
-    assert out.writes == ["first\n"]
-    buffer.write_line("second")
-    assert out.writes == ["first\n", "second\n"]
-
-
-def _left_by_a_closed_loop(buffer: logs.LineBuffer) -> None:
-    """Log a line in a loop's last turn and close the loop: the flush it scheduled never runs."""
-    loop = asyncio.new_event_loop()
-
-    async def last_turn() -> None:
-        asyncio.get_running_loop().stop()  # this turn is the loop's last
-        buffer.write_line("left by the loop")
-
-    try:
-        loop.run_until_complete(last_turn())
-    finally:
-        loop.close()
-
-
-def _next_line_outside_a_loop(buffer: logs.LineBuffer) -> None:
-    buffer.write_line("next line")
-
-
-def _next_line_in_another_loop(buffer: logs.LineBuffer) -> None:
-    async def log_a_line() -> None:
-        buffer.write_line("next line")
-        await asyncio.sleep(0)  # the end of this loop's turn
-
-    asyncio.run(log_a_line())
-
-
-@pytest.mark.parametrize(
-    ("then", "lines"),
-    [
-        (_next_line_outside_a_loop, ["left by the loop", "next line"]),
-        (_next_line_in_another_loop, ["left by the loop", "next line"]),
-        (logs.LineBuffer.flush, ["left by the loop"]),
-    ],
-    ids=["next-line-outside-a-loop", "next-line-in-another-loop", "flush"],
-)
-def test_lines_left_by_a_closed_loop_are_not_lost(
-    then: Callable[[logs.LineBuffer], None], lines: list[str]
-) -> None:
-    """Lines still waiting for a loop that has closed come out, before anything logged later, no
-    later than the next line written (in or out of a loop) or an explicit flush."""
-    out = CountingStream()
-    buffer = logs.LineBuffer(out)
-    _left_by_a_closed_loop(buffer)
-    assert out.writes == []  # the line really was left behind: else this test proves nothing
-    then(buffer)
-    assert out.getvalue().splitlines() == lines
+def test_a_line_logged_before_a_crash_is_not_lost() -> None:
+    """A process that logs a line inside its event loop, then dies at once (``os._exit``: no
+    atexit, no flush, no further turn of the loop): the line is on its stderr."""
+    program = (
+        "import asyncio, os, structlog\n"
+        "from relay import logs\n"
+        "from relay.settings import Settings\n"
+        "logs.configure(Settings(log_format='json'))\n"
+        "async def main():\n"
+        "    structlog.get_logger('relay.test').warning('the last words')\n"
+        "    logging_too = __import__('logging').getLogger('aiohttp.server')\n"
+        "    logging_too.error('and the library too')\n"
+        "    os._exit(3)\n"
+        "asyncio.run(main())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, timeout=30)
+    assert result.returncode == 3
+    events = [orjson.loads(line)["event"] for line in result.stderr.decode().splitlines()]
+    assert events == ["the last words", "and the library too"]
 
 
 async def test_relay_and_library_lines_leave_in_the_order_logged(monkeypatch: pytest.MonkeyPatch) -> None:
     """Through ``configure``, the relay's structlog lines and the standard library's records
-    (aiohttp's, here) logged in the same turn come out in the order they were logged, in one write."""
-    out = CountingStream()
+    (aiohttp's, here) come out in the order they were logged, each as soon as it is logged."""
+    out = io.StringIO()
     with saved_logging():
         monkeypatch.setattr(sys, "stderr", out)
         logs.configure(Settings(log_format="json", log_level="info"))
         relay_log: Any = structlog.get_logger("relay.test")
         relay_log.info("first, from the relay")
+        assert out.getvalue().count("\n") == 1
         logging.getLogger("aiohttp.server").warning("second, from aiohttp")
+        assert out.getvalue().count("\n") == 2
         relay_log.info("third, from the relay")
         logging.getLogger("redis.asyncio").error("fourth, from redis")
-        await asyncio.sleep(0)
     events = [orjson.loads(line)["event"] for line in out.getvalue().splitlines()]
     assert events == [
         "first, from the relay",
@@ -300,7 +238,6 @@ async def test_relay_and_library_lines_leave_in_the_order_logged(monkeypatch: py
         "third, from the relay",
         "fourth, from redis",
     ]
-    assert len(out.writes) == 1
 
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")

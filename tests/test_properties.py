@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from relay import selector
-from relay.callback import Callback, CallbackError, parse_callback
+from relay.ingest.parsing import Callback, CallbackError, parse_callback
 from relay.secrets import ApiCredentials, CallfireSecrets
 from relay.settings import Settings
 from relay.signing import (

@@ -15,8 +15,8 @@ import pytest
 import structlog
 from cryptography.fernet import Fernet
 from prometheus_client import REGISTRY
-
 from relay.callback import parse_callback
+
 from relay.cli import main
 from relay.delivery import DeliveryService
 from relay.delivery.message import Delivery

@@ -98,6 +98,10 @@ def test_settings_never_print_a_secret() -> None:
         ({"RELAY_REDIS_CLUSTER": "true"}, "RELAY_REDIS_CLUSTER"),
         ({"RELAY_CALLFIRE_SECRETS_FILE": "/nonexistent/secret"}, "RELAY_CALLFIRE_SECRETS_FILE"),
         ({"RELAY_CONFIG": "/nonexistent/relay.toml"}, "RELAY_CONFIG"),
+        ({"RELAY_PORT": "8080", "RELAY_ADMIN_PORT": "8080"}, "RELAY_ADMIN_PORT"),
+        ({"RELAY_ADMIN_PORT": "8080"}, "RELAY_ADMIN_PORT"),
+        ({"RELAY_TRUSTED_PROXIES": "10.0.0.0/33"}, "RELAY_TRUSTED_PROXIES"),
+        ({"RELAY_TRUSTED_PROXIES": "10.0.0.0/8, ingress"}, "RELAY_TRUSTED_PROXIES"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it_and_exit_2(

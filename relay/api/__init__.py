@@ -62,16 +62,19 @@ def setup_api(
     keys: Keys,
     *,
     clock: Callable[[], int] = wall_clock_ms,
+    beside: web.Application | None = None,
 ) -> WebhookStore:
-    """Mount the API on ``app``; returns its store. Call it after the other routes are added."""
+    """Mount the API on ``app``; returns its store. Call it after the other routes are added,
+    on ``app`` and on the application served ``beside`` it (the public one, when apart)."""
     store = WebhookStore(redis, keys, secret_keys=settings.secret_keys)
     app[WEBHOOK_STORE] = store
     app[CLOCK] = clock
-    app.middlewares.append(api_middleware(settings.api_credentials, settings.read_timeout))
+    app.middlewares.append(api_middleware(settings))
     ops = operations()
     _add_routes(app, [op for op in ops if op.handler is not None])
     app.router.add_get(swagger.PATH, swagger.swagger_handler(ops, settings.api_url))
-    served = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource is not None}
+    routes = [*app.router.routes(), *(beside.router.routes() if beside is not None else ())]
+    served = {(r.method, r.resource.canonical) for r in routes if r.resource is not None}
     served.add(("GET", "/openapi.json"))
     documented = [op for op in ops if op.handler is not None or (op.method, op.path) in served]
     app.router.add_get("/openapi.json", openapi_handler(documented))

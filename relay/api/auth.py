@@ -1,5 +1,6 @@
-"""HTTP Basic on every path under ``/v2``, against ``RELAY_API_CREDENTIALS``, as CallFire does;
-the body's deadline; and the API's answer when Redis cannot be reached."""
+"""HTTP Basic on every path under ``/v2`` and ``/console``, against ``RELAY_API_CREDENTIALS``, as
+CallFire does; wrong credentials limited per client address as signatures are
+(``relay.ingest.limiter``); the body's deadline; and the API's answer when Redis cannot be reached."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from redis.exceptions import RedisError
 from relay.api import swagger
 from relay.errors import ApiError, Handler
 from relay.http_server import read_body_within
-from relay.secrets import ApiCredentials
+from relay.ingest.failures import over_limit
+from relay.ingest.limiter import failure_limiter
+from relay.settings import Settings
 
 log = structlog.get_logger("relay.api")
 
@@ -27,12 +30,16 @@ def protected(path: str) -> bool:
     return under and path != swagger.PATH
 
 
-def api_middleware(credentials: ApiCredentials, read_timeout: float) -> Middleware:
+def api_middleware(settings: Settings) -> Middleware:
     """Everything under ``/v2`` and ``/console``, in order: HTTP Basic (401 with a challenge
-    unless a configured pair is given; 403 when none is configured), then the body read within
-    ``read_timeout``,
-    then the handler, a Redis failure becoming 503 with Retry-After. One layer, which any other
-    path (the callbacks above all) passes straight through."""
+    unless a configured pair is given; 403 when none is configured; 429 with Retry-After for
+    wrong credentials from a client past RELAY_AUTH_FAILURE_LIMIT, while right ones still pass;
+    no ``Authorization`` at all is no failure, so a browser gets its login prompt), then the body read within
+    RELAY_READ_TIMEOUT, then the handler, a Redis failure becoming 503 with Retry-After. One
+    layer, which any other path (the callbacks above all) passes straight through."""
+    credentials = settings.api_credentials
+    read_timeout = settings.read_timeout
+    limiter = failure_limiter(settings.auth_failure_limit, settings.auth_failure_window)
 
     @web.middleware
     async def api(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -43,7 +50,12 @@ def api_middleware(credentials: ApiCredentials, read_timeout: float) -> Middlewa
                 403,
                 "the Webhooks API is disabled: set RELAY_API_CREDENTIALS to user:password pairs",
             )
-        if not credentials.check_header(request.headers.get("Authorization")):
+        authorization = request.headers.get("Authorization")
+        if not credentials.check_header(authorization):
+            if authorization is not None:  # none at all: a browser's first try, not a failure
+                refusal = over_limit(limiter, request, settings.trusted_proxies, what="credentials")
+                if refusal is not None:
+                    raise refusal
             log.info("api call refused", reason="credentials", method=request.method, path=request.path)
             raise ApiError(401, "missing or wrong credentials (HTTP Basic)", headers=CHALLENGE)
         if request.match_info.http_exception is None:

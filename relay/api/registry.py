@@ -22,8 +22,9 @@ WEBHOOK_STORE = web.AppKey("webhook_store", WebhookStore)
 CLOCK: web.AppKey[Callable[[], int]] = web.AppKey("clock")
 """Unix ms now; tests put a fixed clock here."""
 
-ERRORS = (400, 401, 403, 500, 503)
-"""The error statuses every operation behind HTTP Basic may answer (503: Redis unreachable)."""
+ERRORS = (400, 401, 403, 429, 500, 503)
+"""The error statuses every operation behind HTTP Basic may answer (429: too many wrong
+credentials from one address; 503: Redis unreachable)."""
 
 
 @dataclass(frozen=True)

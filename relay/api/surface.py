@@ -1,6 +1,6 @@
 """Descriptions of the routes other modules add, so ``/openapi.json`` covers the whole HTTP surface.
 
-These operations have no handler here: ``relay.listener`` and ``relay.health`` add the routes;
+These operations have no handler here: ``relay.ingest.handler`` and ``relay.health`` add the routes;
 ``/openapi.json`` lists an operation only when the running app has its route.
 """
 

@@ -95,6 +95,13 @@ def settings_findings(settings: Settings, unknown_env: list[str]) -> list[Findin
         found.append(_warn("no RELAY_API_CREDENTIALS: the Webhooks API answers 403 to everyone"))
     if not settings.secret_keys and settings.redis_url is not None:
         found.append(_warn(PLAIN_SECRETS))
+    if settings.trusted_proxies.everyone():
+        found.append(
+            _warn(
+                "RELAY_TRUSTED_PROXIES trusts every address (0.0.0.0/0 or ::/0): any client can "
+                "name itself in X-Forwarded-For and dodge the failure limits; name the ingress's range"
+            )
+        )
     if settings.reclaim_idle <= settings.delivery_timeout:
         found.append(
             Finding(

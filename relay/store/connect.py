@@ -22,15 +22,6 @@ except ImportError:  # pragma: no cover - hiredis is a dependency; stay correct 
     _hiredis_pack = None
 
 
-def pack_commands(connection: Any, commands: list[tuple[Any, ...]]) -> bytes | list[bytes]:
-    """What ``connection.pack_commands`` sends, packed by hiredis in one pass (the commands are
-    single words with str, bytes or int arguments); by the connection's own packer without it."""
-    if _hiredis_pack is None:  # pragma: no cover
-        packed: list[bytes] = connection.pack_commands(commands)
-        return packed
-    return b"".join([_hiredis_pack(command) for command in commands])
-
-
 class HiredisPackingConnection(Connection):
     """redis-py's TCP connection, packing commands with hiredis (C) into the same bytes as its
     Python packer, several times faster: every callback's and every delivery's commands go

@@ -7,11 +7,11 @@ import contextlib
 from collections.abc import Callable
 
 from relay import selector
-from relay.callback import CallbackError, parse_callback
+from relay.ingest.parsing import CallbackError, parse_callback
 
 
 def callback(data: bytes) -> None:
-    """``relay.callback.parse_callback``: a Callback or a CallbackError."""
+    """``relay.ingest.parsing.parse_callback``: a Callback or a CallbackError."""
     with contextlib.suppress(CallbackError):
         parse_callback(data, max_events=50)
 

@@ -1,5 +1,9 @@
 """A per-client-address failure limiter: after ``limit`` failures inside one window, wait. Pure.
 
+It never refuses a valid credential: the caller checks the signature (or the password) first and
+asks the limiter only about a failure (``refusal``). So an attacker who shares an address with
+CallFire (an ingress, a NAT) can make CallFire's bad requests wait, never its good ones.
+
 Fixed windows: a client's first failure opens its window of ``window`` seconds; once the window
 holds ``limit`` failures the client is blocked until the window ends. Time comes in as ``now``
 (any monotonic clock, in seconds), so tests drive it by hand.
@@ -16,6 +20,8 @@ import ipaddress
 import math
 from dataclasses import dataclass
 
+from relay.networks import ip_of
+
 MAX_CLIENTS = 10_000
 
 
@@ -26,12 +32,11 @@ def client_key(remote: str | None) -> str:
         return "unknown"
     if ":" not in remote:
         return remote
-    try:
-        address = ipaddress.IPv6Address(remote.split("%", 1)[0])
-    except ValueError:
+    address = ip_of(remote)
+    if address is None:
         return remote
-    if address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
+    if address.version == 4:
+        return str(address)
     return str(ipaddress.IPv6Network((address, 64), strict=False))
 
 
@@ -76,6 +81,14 @@ class FailureLimiter:
         entry.failures += 1
         return entry.failures == self.limit
 
+    def refusal(self, client: str, now: float) -> tuple[float | None, bool]:
+        """One more failure from ``client``: (seconds to wait, for a 429, when it is held back
+        already, else None after counting it, for a 401; True when this failure blocks it)."""
+        wait = self.retry_after(client, now)
+        if wait is not None:
+            return wait, False
+        return None, self.failed(client, now)
+
     def _drop_expired(self, now: float) -> None:
         while self._windows:
             oldest = next(iter(self._windows))
@@ -87,3 +100,8 @@ class FailureLimiter:
 def retry_after_header(seconds: float) -> str:
     """``Retry-After`` in whole seconds, never 0 (a client told 0 would come straight back)."""
     return str(max(1, math.ceil(seconds)))
+
+
+def failure_limiter(limit: int, window: float) -> FailureLimiter | None:
+    """The limiter ``RELAY_AUTH_FAILURE_LIMIT`` and ``_WINDOW`` ask for; None when the limit is 0."""
+    return FailureLimiter(limit, window) if limit else None

@@ -1,5 +1,6 @@
-"""The callbacks' fast path (relay/front.py): which requests it answers, how it hands the rest to
-aiohttp on the same connection, in order, and how it ends."""
+"""The HTTP edge (relay/http_server.py): callbacks served by aiohttp alone, through its public API.
+What the fast path once honoured itself (pipelining in order, limits, 400 answers, ``Connection:
+close``, a half-close, shutdown) holds on aiohttp, with the same assertions."""
 
 from __future__ import annotations
 
@@ -15,14 +16,11 @@ from aiohttp import web
 from prometheus_client import REGISTRY
 
 from relay.app import create_app
-from relay.errors import Handler
-from relay.front import MAX_HEAD_BYTES, MAX_UNSPLIT_BYTES, message_end
-from relay.http_server import DIRECT_POSTS, make_runner
+from relay.http_server import make_runner
 from relay.keys import Keys
 from relay.settings import Settings
-from tests.callbacks import call_event, callback_body, signed
+from tests.callbacks import callback_body, signed
 from tests.hostile import (
-    CALLBACK,
     RawResponse,
     closed_by_server,
     hang_up,
@@ -67,74 +65,27 @@ async def one_answer(port: int, data: bytes) -> RawResponse:
     return answer
 
 
-# --- where a handed-off request begins --------------------------------------------------------
-
-
-def test_message_end_finds_where_the_next_request_begins() -> None:
-    first = callback_request()
-    second = get("/healthz")
-    assert message_end(first + second, 0) == 0
-    assert message_end(first + second, 1) == len(first)
-    assert message_end(first + second + b"garbage", 2) == len(first + second)
-
-
-def test_message_end_across_many_scan_steps() -> None:
-    """A body far longer than the scan's step, then a request whose bytes are malformed."""
-    long = request_head(length=50_000) + b"x" * 50_000
-    data = long + long + b"\x00 not http\r\n\r\n"
-    assert message_end(data, 1) == len(long)
-    assert message_end(data, 2) == 2 * len(long)
-
-
-def test_message_end_refuses_a_count_the_bytes_do_not_hold() -> None:
-    with pytest.raises(ValueError):
-        message_end(callback_request(), 2)
-
-
 # --- which requests it answers ----------------------------------------------------------------
 
 
-@pytest.fixture
-def handed(settings: Settings, redis: Any) -> tuple[web.Application, list[str]]:
-    """The relay's app whose aiohttp callback handler records each callback it is handed."""
-    app = create_app(settings, redis)
-    seen: list[str] = []
-    usual: Handler = app[DIRECT_POSTS][CALLBACK]
-
-    async def recording(request: web.Request) -> web.StreamResponse:
-        version = f"HTTP/{request.version.major}.{request.version.minor}"
-        chunked = " Transfer-Encoding" if "Transfer-Encoding" in request.headers else ""
-        seen.append(version + chunked)
-        return await usual(request)
-
-    app[DIRECT_POSTS][CALLBACK] = recording
-    return app, seen
-
-
-async def test_plain_callbacks_never_reach_aiohttp_the_rest_do(
-    settings: Settings, redis: Any, keys: Keys, handed: tuple[web.Application, list[str]]
-) -> None:
-    """A signed callback with a Content-Length is answered by the fast path; a chunked one and
-    one sent over HTTP/1.0 reach aiohttp's handler, and one with Expect: 100-continue gets
-    aiohttp's interim 100 (the fast path has none): all are accepted."""
-    app, seen = handed
+async def test_callbacks_in_every_framing_are_accepted(settings: Settings, redis: Any, keys: Keys) -> None:
+    """A signed callback with a Content-Length, a chunked one, one sent over HTTP/1.0, and one
+    with Expect: 100-continue (after aiohttp's interim 100): all are accepted."""
     body = callback_body()
     chunked = request_head(
         headers={**signed(body), "Transfer-Encoding": "chunked"}
     ) + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
     http10 = callback_request().replace(b"HTTP/1.1", b"HTTP/1.0", 1)
-    async with served(settings, redis, app) as relay:
+    async with served(settings, redis) as relay:
         answers = [await one_answer(relay.port, callback_request()) for _ in range(3)]
-        assert seen == []
         answers += [await one_answer(relay.port, data) for data in (chunked, http10)]
         interim, final = await responses(relay.port, callback_request({"Expect": "100-continue"}), 2)
     assert [a.status for a in answers] == [200] * 5
-    assert seen == ["HTTP/1.1 Transfer-Encoding", "HTTP/1.0"]
     assert (interim.status, final.status) == (100, 200)
     assert await stream_length(redis, keys) == 6
 
 
-async def test_fast_answers_read_like_aiohttps(settings: Settings, redis: Any) -> None:
+async def test_callback_answers_carry_aiohttps_headers(settings: Settings, redis: Any) -> None:
     """The same headers as aiohttp gives: JSON, its length, Date and Server."""
     async with served(settings, redis) as relay:
         (answer,) = await responses(relay.port, callback_request(), 1)
@@ -145,13 +96,11 @@ async def test_fast_answers_read_like_aiohttps(settings: Settings, redis: Any) -
     assert answer.body == b'{"status":"accepted","events":1}'
 
 
-# --- one connection, both paths, in order -----------------------------------------------------
+# --- one connection, in order -----------------------------------------------------------------
 
 
-async def test_pipelined_requests_are_answered_in_order_across_the_hand_off(
-    settings: Settings, redis: Any, keys: Keys
-) -> None:
-    """Two callbacks, a GET for aiohttp and a third callback, written at once on one connection:
+async def test_pipelined_requests_are_answered_in_order(settings: Settings, redis: Any, keys: Keys) -> None:
+    """Two callbacks, a GET and a third callback, written at once on one connection:
     four answers, in the order asked, and three callbacks on the stream."""
     data = callback_request() + callback_request() + get("/healthz") + callback_request()
     async with served(settings, redis) as relay:
@@ -162,7 +111,7 @@ async def test_pipelined_requests_are_answered_in_order_across_the_hand_off(
     assert await stream_length(redis, keys) == 3
 
 
-async def test_a_kept_alive_connection_moves_to_aiohttp_and_keeps_serving(
+async def test_a_kept_alive_connection_serves_callbacks_and_other_routes(
     settings: Settings, redis: Any, keys: Keys
 ) -> None:
     async with served(settings, redis) as relay, connected(relay.port) as (reader, writer):
@@ -178,7 +127,7 @@ async def test_a_kept_alive_connection_moves_to_aiohttp_and_keeps_serving(
 async def test_many_pipelined_callbacks_are_all_answered_in_order(
     settings: Settings, redis: Any, keys: Keys
 ) -> None:
-    """More than MAX_PIPELINED at once: reading pauses and resumes, nothing is dropped."""
+    """Forty at once: aiohttp's reading pauses and resumes, nothing is dropped."""
     bodies = [callback_body(webhook_id=n) for n in range(40)]
     data = b"".join(request_head(headers=signed(b), length=len(b)) + b for b in bodies)
     async with served(settings, redis) as relay:
@@ -195,26 +144,29 @@ def _malformed() -> float:
     return REGISTRY.get_sample_value("relay_http_malformed_total") or 0.0
 
 
-async def test_malformed_bytes_after_a_callback_get_aiohttps_400(
+async def test_malformed_bytes_in_the_read_of_a_callback_get_aiohttps_400(
     settings: Settings, redis: Any, keys: Keys
 ) -> None:
+    """A callback followed, in the same write, by bytes that are not HTTP: aiohttp refuses the
+    read whole: one 400 with CallFire's body, counted, the connection closed, nothing written."""
     before = _malformed()
-    async with served(settings, redis) as relay:
-        answers = await responses(relay.port, callback_request() + b"\x01\x02 nonsense\r\n\r\n", 2)
-    assert [a.status for a in answers] == [200, 400]
-    assert b"malformed HTTP request" in answers[1].body
+    async with served(settings, redis) as relay, connected(relay.port) as (reader, writer):
+        writer.write(callback_request() + b"\x01\x02 nonsense\r\n\r\n")
+        async with asyncio.timeout(5):
+            answer = await read_response(reader)
+        assert await closed_by_server(reader, within=5)
+    assert answer.status == 400
+    assert b"malformed HTTP request" in answer.body
     assert _malformed() == before + 1
-    assert await stream_length(redis, keys) == 1
+    assert await stream_length(redis, keys) == 0
 
 
-async def test_an_endless_head_is_handed_to_aiohttp_which_refuses_it(settings: Settings, redis: Any) -> None:
-    """A header line that never ends is not gathered by the fast path: past MAX_HEAD_BYTES (and
-    the read the head began in, 256 KiB at most) aiohttp takes the connection and refuses the
-    line as too long, before the head is complete."""
+async def test_an_endless_head_is_refused(settings: Settings, redis: Any) -> None:
+    """A header line that never ends is refused as too long (400), before the head is complete."""
     async with served(settings, redis) as relay, connected(relay.port) as (reader, writer):
         writer.write(request_head().removesuffix(b"\r\n") + b"X-Long: ")
         with contextlib.suppress(ConnectionError):  # aiohttp may close before all is sent
-            for _ in range((256 * 1024 + MAX_HEAD_BYTES) // 8192 + 2):
+            for _ in range(2 * 256 * 1024 // 8192 + 2):
                 writer.write(b"a" * 8192)
                 await writer.drain()
         async with asyncio.timeout(5):
@@ -234,7 +186,7 @@ async def test_an_endless_head_is_handed_to_aiohttp_which_refuses_it(settings: S
     ],
     ids=["no Host", "two Hosts", "two Content-Types", "two User-Agents", "old WebSocket key"],
 )
-async def test_what_aiohttp_refuses_the_fast_path_refuses_too(
+async def test_a_callback_with_a_head_aiohttp_refuses_is_not_accepted(
     settings: Settings, redis: Any, keys: Keys, headers: dict[str, str | None]
 ) -> None:
     """A signed callback whose head aiohttp would refuse (400: HTTP/1.1 without Host, a header
@@ -257,8 +209,8 @@ async def test_what_aiohttp_refuses_the_fast_path_refuses_too(
 async def test_pipelined_callbacks_after_failed_signatures_meet_the_limit(
     make_settings: Callable[..., Settings], redis: Any, keys: Keys
 ) -> None:
-    """A good callback, then 12 badly signed ones in one write, with a limit of 5 failures: as
-    on aiohttp, 5 are refused 401 and the rest 429, though all were read before any failed."""
+    """A good callback, then 12 badly signed ones in one write, with a limit of 5 failures:
+    5 are refused 401 and the rest 429."""
     settings = make_settings(auth_failure_limit=5)
     bad = [callback_body() for _ in range(12)]
     data = callback_request() + b"".join(
@@ -268,64 +220,6 @@ async def test_pipelined_callbacks_after_failed_signatures_meet_the_limit(
         answers = await responses(relay.port, data, 13)
     assert [a.status for a in answers] == [200] + [401] * 5 + [429] * 7
     assert await stream_length(redis, keys) == 1
-
-
-async def test_a_long_callback_pipelined_before_a_head_stays_on_the_fast_path(
-    settings: Settings, redis: Any, handed: tuple[web.Application, list[str]]
-) -> None:
-    """One read holding a callback of 100 KB and the start of the next one's head: the bytes of
-    the whole callback are not counted as head, so neither request goes to aiohttp."""
-    app, seen = handed
-    long = callback_body(call_event() | {"pad": "x" * 100_000})
-    assert len(long) > MAX_HEAD_BYTES
-    first = request_head(headers=signed(long), length=len(long)) + long
-    second = callback_request()
-    async with served(settings, redis, app) as relay, connected(relay.port) as (reader, writer):
-        writer.write(first + second[:30])
-        await asyncio.sleep(0.05)
-        writer.write(second[30:])
-        async with asyncio.timeout(5):
-            answers = [await read_response(reader) for _ in range(2)]
-    assert [a.status for a in answers] == [200, 200]
-    assert seen == []
-
-
-async def test_a_connection_keeps_only_the_bytes_of_the_request_being_read(
-    settings: Settings, redis: Any, keys: Keys
-) -> None:
-    """Callbacks sent so that every read ends inside one: the connection does not keep all it
-    was sent (to hand off from a request's first byte it keeps the bytes since the last
-    boundary); what it keeps stays near MAX_UNSPLIT_BYTES."""
-    body_size = 40_000
-    requests = []
-    for _ in range(40):
-        body = callback_body(call_event() | {"pad": "x" * body_size})
-        requests.append(request_head(headers=signed(body), length=len(body)) + body)
-    stream = b"".join(requests)
-    runner = make_runner(create_app(settings, redis), settings)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    kept: list[int] = []
-    try:
-        async with connected(runner.addresses[0][1]) as (reader, writer):
-            cut = len(requests[0]) // 2
-            for start in range(0, len(stream), len(requests[0])):  # each write ends mid-request
-                writer.write(stream[start : start + cut])
-                await writer.drain()
-                await asyncio.sleep(0.005)
-                writer.write(stream[start + cut : start + len(requests[0])])
-                await writer.drain()
-                await asyncio.sleep(0.005)
-                front = runner.server.front  # type: ignore[union-attr]
-                kept += [c.kept for c in front.connections]
-            async with asyncio.timeout(10):
-                answers = [await read_response(reader) for _ in requests]
-    finally:
-        await runner.cleanup()
-    assert [a.status for a in answers] == [200] * len(requests)
-    assert await stream_length(redis, keys) == len(requests)
-    assert max(kept) < MAX_UNSPLIT_BYTES + 2 * len(requests[0])
 
 
 async def test_an_overlong_content_length_is_400_not_500(settings: Settings, redis: Any) -> None:
@@ -344,28 +238,45 @@ async def test_an_overlong_content_length_is_400_not_500(settings: Settings, red
 
 
 async def test_connection_close_is_honoured(settings: Settings, redis: Any, keys: Keys) -> None:
-    """Connection: close: the answer says so, the server closes, the bytes after it are unread."""
-    data = callback_request({"Connection": "close"}) + callback_request()
+    """Connection: close: the answer says so, the server closes, a request sent after is unread."""
     async with served(settings, redis) as relay, connected(relay.port) as (reader, writer):
-        writer.write(data)
+        writer.write(callback_request({"Connection": "close"}))
         async with asyncio.timeout(5):
             answer = await read_response(reader)
+        with contextlib.suppress(ConnectionError):
+            writer.write(callback_request())
         assert await closed_by_server(reader, within=5)
     assert (answer.status, answer.headers["connection"]) == (200, "close")
     assert await stream_length(redis, keys) == 1
 
 
-async def test_a_client_that_half_closes_still_gets_its_answer(
+async def test_bytes_after_connection_close_in_one_write_are_refused(
     settings: Settings, redis: Any, keys: Keys
 ) -> None:
-    """The request, then the client shuts its sending side: the answer comes, then the close."""
+    """A request after a ``Connection: close`` one, in the same write: aiohttp's strict parser
+    refuses the read whole (400), closes, and nothing is written."""
     async with served(settings, redis) as relay, connected(relay.port) as (reader, writer):
-        writer.write(callback_request())
-        writer.write_eof()
+        writer.write(callback_request({"Connection": "close"}) + callback_request())
         async with asyncio.timeout(5):
             answer = await read_response(reader)
         assert await closed_by_server(reader, within=5)
-    assert answer.status == 200
+    assert answer.status == 400
+    assert await stream_length(redis, keys) == 0
+
+
+async def test_a_client_that_half_closes_is_closed_and_its_callback_kept(
+    settings: Settings, redis: Any, keys: Keys
+) -> None:
+    """The request, then the client shuts its sending side: the connection ends (aiohttp does not
+    promise an answer on a half-closed connection); the callback is made durable, once, so a
+    retry of it is a duplicate."""
+    async with served(settings, redis) as relay, connected(relay.port) as (reader, writer):
+        writer.write(callback_request())
+        writer.write_eof()
+        assert await closed_by_server(reader, within=5)
+        async with asyncio.timeout(5):
+            while await stream_length(redis, keys) == 0:
+                await asyncio.sleep(0.01)
     assert await stream_length(redis, keys) == 1
 
 
@@ -404,12 +315,11 @@ async def test_shutdown_answers_the_callback_in_flight_then_closes(
     assert await stream_length(redis, keys) == 1
 
 
-async def test_shutdown_hands_nothing_to_aiohttp_and_waits_once(
+async def test_shutdown_answers_the_request_begun_and_waits_once(
     make_settings: Callable[..., Settings], redis: Any, keys: Keys
 ) -> None:
     """A callback and a GET pipelined while Redis is paused, then the server is told to stop:
-    the callback is answered, the GET (not begun, as aiohttp treats a request queued behind one
-    at shutdown) is not handed over, and stopping takes the pause, not RELAY_SHUTDOWN_GRACE."""
+    the callback is answered, and stopping takes the pause, not RELAY_SHUTDOWN_GRACE."""
     settings = make_settings(redis_timeout=10, shutdown_grace=20)
     runner = make_runner(create_app(settings, redis), settings)
     await runner.setup()

@@ -1,29 +1,28 @@
-"""The ingest write: one script call per callback, calls from concurrent requests pipelined.
+"""The ingest write: concurrent callbacks batched into shared script calls, one pipeline.
 
 Requests do not each await a Redis round trip of their own: ``IngestWriter.submit`` queues the
-call and gives a future of its own reply, while one flusher sends every queued call in a single pipeline.
-Under load a round trip carries many callbacks; each request is still answered only after Redis
-has acknowledged its own write.
+callback and gives a future of its own reply, while one flusher sends every queued callback in a
+single redis-py pipeline (its public API), up to ``CALLBACKS_PER_SCRIPT`` per INGEST call. Under
+load a round trip carries many callbacks; each request is still answered only after Redis has
+acknowledged its own write. The script is called in one place, ``IngestWriter.ingest_call``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 
 from relay import metrics
-from relay.callback import Callback
 from relay.catalog import event_key
+from relay.ingest.parsing import Callback
 from relay.keys import Keys
-from relay.store.connect import RedisClient, pack_commands
+from relay.store.connect import RedisClient
 from relay.store.scripts import INGEST
 
 log = structlog.get_logger("relay.ingest")
@@ -176,22 +175,25 @@ class IngestWriter:
                 call.future.set_result(int(result))  # type: ignore[call-overload]
 
     async def _send(self, batch: list[_Call]) -> list[object]:
-        redis = self.redis
-        if isinstance(redis, RedisCluster):
-            return await self._send_cluster(batch)
-        step = CALLBACKS_PER_SCRIPT
+        """One round trip on redis-py's pipeline: the batch's INGEST calls (several callbacks per
+        call on one server; one per call on a cluster, whose callbacks' keys do not share a
+        slot), then the replica barriers; each call's result, in order."""
+        step = 1 if isinstance(self.redis, RedisCluster) else CALLBACKS_PER_SCRIPT
         chunks = [batch[i : i + step] for i in range(0, len(batch), step)]
-        commands = [self._script_call(chunk) for chunk in chunks]
-        if self.min_replicas:  # one server, one connection: one barrier behind the whole batch
-            commands += [
-                ("SET", batch[-1].keys[0], "1", "XX", "KEEPTTL"),
-                ("WAIT", self.min_replicas, self._wait_ms()),
-            ]
-        replies = await self._round_trip(redis, commands)
+        pipe = self.redis.pipeline(transaction=False)
+        for chunk in chunks:
+            self.ingest_call(pipe, chunk)
+        groups = await self._replica_barriers(pipe, batch) if self.min_replicas else []
+        replies = list(await pipe.execute(raise_on_error=False))
         results = [r for chunk, reply in zip(chunks, replies, strict=False) for r in _per_call(chunk, reply)]
-        error = self._unreplicated(replies[-1]) if self.min_replicas else None
-        if error is not None:
-            results = [r if isinstance(r, Exception) else error for r in results]
+        barriers = replies[len(chunks) :]
+        for index, members in enumerate(groups):
+            error = self._unreplicated(barriers[2 * index + 1])
+            if error is None:
+                continue
+            for member in members:
+                if not isinstance(results[member], Exception):
+                    results[member] = error
         return results
 
     def _unreplicated(self, reply: object) -> Exception | None:
@@ -200,47 +202,12 @@ class IngestWriter:
             return None
         return reply if isinstance(reply, Exception) else NotReplicated(reply)
 
-    async def _round_trip(self, redis: Redis, commands: list[tuple[object, ...]]) -> list[object]:
-        """Every command in one write on one connection, then every reply: what redis-py's
-        pipeline does, without its per-command objects and its timer per reply (``_flush``
-        bounds the whole round trip). A connection that fails mid-way is closed, not reused."""
-        pool = redis.connection_pool
-        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-        try:
-            await connection.send_packed_command(pack_commands(connection, commands))
-            replies: list[object] = []
-            for _ in commands:
-                try:  # math.inf: no timer per reply; the caller's deadline covers them all
-                    replies.append(await connection.read_response(timeout=math.inf))
-                except ResponseError as exc:  # a whole reply was read: the connection is fine
-                    replies.append(exc)
-            return replies
-        finally:
-            await pool.release(connection)
-
-    def _script_call(self, calls: list[_Call]) -> tuple[Any, ...]:
-        """One INGEST call writing ``calls``, in order."""
+    def ingest_call(self, pipe: Any, calls: list[_Call]) -> None:
+        """THE call of the INGEST script: one, on ``pipe``, writing ``calls`` in order. (EVALSHA
+        through ``execute_command``: a cluster pipeline refuses ``pipe.evalsha()``.)"""
         keys = [key for call in calls for key in call.keys]
         args = [arg for call in calls for arg in call.args]
-        return ("EVALSHA", INGEST.sha, len(keys), *keys, self.window_ms, *args)
-
-    async def _send_cluster(self, batch: list[_Call]) -> list[object]:
-        """One INGEST call per callback: a callback's keys share a slot, a batch's do not."""
-        pipe = self.redis.pipeline(transaction=False)
-        for call in batch:  # execute_command: a cluster pipeline refuses pipe.evalsha()
-            pipe.execute_command(*self._script_call([call]))
-        groups = await self._replica_barriers(pipe, batch) if self.min_replicas else []
-        replies = list(await pipe.execute(raise_on_error=False))
-        results = [r for call, reply in zip(batch, replies, strict=False) for r in _per_call([call], reply)]
-        results += replies[len(batch) :]
-        for index, members in enumerate(groups):
-            error = self._unreplicated(results[len(batch) + 2 * index + 1])
-            if error is None:
-                continue
-            for member in members:
-                if not isinstance(results[member], Exception):
-                    results[member] = error
-        return results[: len(batch)]
+        pipe.execute_command("EVALSHA", INGEST.sha, len(keys), *keys, self.window_ms, *args)
 
     def _wait_ms(self) -> int:
         return max(1, int(self.timeout * 500))
