@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Any
 
-from relay.networks import IPAddress, IPNetwork, parse_networks
+from relay.networks import IPAddress, IPNetwork, Networks
 
 # Never reachable, whatever RELAY_EGRESS_ALLOW says: link-local (where cloud metadata lives) and
 # the metadata addresses clouds put elsewhere.
@@ -22,17 +21,8 @@ ALWAYS_REFUSED: tuple[IPNetwork, ...] = tuple(
 
 
 @dataclass(frozen=True)
-class EgressAllow:
+class EgressAllow(Networks):
     """``RELAY_EGRESS_ALLOW``: the non-public networks deliveries may reach."""
-
-    networks: tuple[IPNetwork, ...] = ()
-
-    @classmethod
-    def parse(cls, value: Any) -> EgressAllow:
-        return cls(parse_networks(value))
-
-    def __str__(self) -> str:
-        return ",".join(str(n) for n in self.networks)
 
 
 def refusal(address: str | IPAddress, allow: EgressAllow) -> str | None:

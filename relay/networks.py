@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Self
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -35,3 +36,20 @@ def ip_of(address: str | None) -> IPAddress | None:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     return ip
+
+
+@dataclass(frozen=True)
+class Networks:
+    """A setting that lists networks (``RELAY_EGRESS_ALLOW``, ``RELAY_TRUSTED_PROXIES``)."""
+
+    networks: tuple[IPNetwork, ...] = ()
+
+    @classmethod
+    def parse(cls, value: Any) -> Self:
+        return cls(parse_networks(value))
+
+    def __str__(self) -> str:
+        return ",".join(str(n) for n in self.networks)
+
+    def __contains__(self, ip: IPAddress) -> bool:
+        return any(ip.version == net.version and ip in net for net in self.networks)

@@ -11,31 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from relay.networks import IPAddress, IPNetwork, ip_of, parse_networks
+from relay.networks import Networks, ip_of
 
 FORWARDED_FOR = "X-Forwarded-For"
 
 
 @dataclass(frozen=True)
-class TrustedProxies:
+class TrustedProxies(Networks):
     """``RELAY_TRUSTED_PROXIES``: the networks of the proxies in front of the relay."""
-
-    networks: tuple[IPNetwork, ...] = ()
-
-    @classmethod
-    def parse(cls, value: Any) -> TrustedProxies:
-        return cls(parse_networks(value))
-
-    def __str__(self) -> str:
-        return ",".join(str(n) for n in self.networks)
 
     def __bool__(self) -> bool:
         return bool(self.networks)
-
-    def trusts(self, ip: IPAddress) -> bool:
-        return any(ip.version == net.version and ip in net for net in self.networks)
 
     def everyone(self) -> bool:
         """True when a network covers every address of its family (``0.0.0.0/0``, ``::/0``)."""
@@ -47,7 +34,7 @@ class TrustedProxies:
         if not self.networks:
             return peer
         peer_ip = ip_of(peer)
-        if peer_ip is None or not self.trusts(peer_ip):
+        if peer_ip is None or peer_ip not in self:
             return peer
         hops = [item.strip() for header in forwarded_for for item in header.split(",")]
         if not hops:
@@ -57,6 +44,6 @@ class TrustedProxies:
             return peer
         found = [ip for ip in chain if ip is not None]
         for ip in reversed(found):
-            if not self.trusts(ip):
+            if ip not in self:
                 return str(ip)
         return str(found[0])
