@@ -15,12 +15,12 @@ import pytest
 import structlog
 from cryptography.fernet import Fernet
 from prometheus_client import REGISTRY
-from relay.callback import parse_callback
 
 from relay.cli import main
 from relay.delivery import DeliveryService
 from relay.delivery.message import Delivery
 from relay.events import events_of
+from relay.ingest.parsing import parse_callback
 from relay.settings import Settings
 from relay.store.connect import RedisClient
 from relay.webhooks.model import WebhookSpec
