@@ -68,7 +68,7 @@ async def run(redis: RedisClient, script: Script, keys: Sequence[Any], args: Seq
     return reply
 
 
-# --- ingest (relay.store.ingest) ----------------------------------------------------------------
+# --- ingest (relay.ingest.writer) ----------------------------------------------------------------
 
 INGEST = Script(
     """
