@@ -170,12 +170,14 @@ ADMIN_PATHS = [
     request_head("/v2/webhooks", AUTH, method="GET"),
     request_head("/metrics", method="GET"),
     request_head("/openapi.json", method="GET"),
+    request_head("/v2/api-docs/swagger.json", method="GET"),
 ]
 
 
 async def test_with_an_admin_port_the_public_port_serves_only_callbacks_and_probes(start: object) -> None:
-    """RELAY_ADMIN_PORT: /v2/webhooks, /metrics and /openapi.json are 404 (CallFire's body) on
-    RELAY_PORT and 200 on the admin port; callbacks and probes stay on RELAY_PORT only."""
+    """RELAY_ADMIN_PORT: /v2/webhooks, /metrics, /openapi.json and CallFire's Swagger are 404
+    (CallFire's body) on RELAY_PORT and 200 on the admin port; callbacks and probes stay on
+    RELAY_PORT only."""
     admin_port = str(free_port())
     relay: RelayProcess = start(admin_port=admin_port)  # type: ignore[operator]
     public = [await exchange(relay.port, request) for request in ADMIN_PATHS]
@@ -183,9 +185,9 @@ async def test_with_an_admin_port_the_public_port_serves_only_callbacks_and_prob
     callback = await exchange(relay.port, signed_request())
     probes = [await exchange(relay.port, request_head(p, method="GET")) for p in ("/healthz", "/readyz")]
     callback_on_admin = await exchange(int(admin_port), signed_request())
-    assert [a.status for a in public] == [404, 404, 404]
+    assert [a.status for a in public] == [404] * len(ADMIN_PATHS)
     assert all(orjson.loads(a.body)["httpStatusCode"] == 404 for a in public)
-    assert [a.status for a in admin] == [200, 200, 200]
+    assert [a.status for a in admin] == [200] * len(ADMIN_PATHS)
     assert callback.status == 200 and [p.status for p in probes] == [200, 200]
     assert callback_on_admin.status == 404
 
