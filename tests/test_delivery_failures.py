@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pytest
 from prometheus_client import REGISTRY
 
 from relay.embedded import free_port
@@ -71,21 +72,40 @@ async def test_exhausted_retries_become_a_dead_letter(make_settings: Make, redis
         )
 
 
-async def test_4xx_is_dead_lettered_at_once(make_settings: Make, redis: RedisClient) -> None:
-    """A 400 is not retried: one attempt, a dead letter whose reason is the status."""
+@pytest.mark.parametrize("code", [400, 401, 404, 301])
+async def test_3xx_and_4xx_are_retried(make_settings: Make, redis: RedisClient, code: int) -> None:
+    """A receiver answering 401 or 404 (say, during its own deploy) gets the delivery again."""
     async with open_harness(make_settings, redis) as h:
-        h.sink.always("/hook", Reply(400))
+        h.sink.script("/hook", Reply(code))
+        hook = await h.webhook()
+        await h.start()
+        await h.publish()
+        first, second = await h.sink.wait_for(2)
+        await h.settled()
+        assert first.delivery_id == second.delivery_id
+        assert await h.dead.count() == 0
+        log = await h.attempts(hook.id)
+        assert [(r["outcome"], r["status"]) for r in log] == [("delivered", 200), ("retry", code)]
+
+
+async def test_exhausted_4xx_is_dead_lettered_with_the_last_status(
+    make_settings: Make, redis: RedisClient
+) -> None:
+    """Answered 404 on every attempt: the schedule runs out, the dead letter holds the last status."""
+    async with open_harness(make_settings, redis) as h:
+        h.sink.always("/hook", Reply(404))
         await h.webhook()
         await h.start()
         await h.publish()
         (letter,) = await h.dead_letters(1)
         await h.settled()
-        assert len(h.sink.at("/hook")) == 1
-        assert (letter.kind, letter.last_status, letter.reason) == ("rejected", 400, "HTTP 400")
+        assert len(h.sink.at("/hook")) == 3
+        assert (letter.kind, letter.attempts, letter.last_status) == ("exhausted", 3, 404)
+        assert letter.reason == "gave up after 3 attempts, last: HTTP 404"
 
 
 async def test_redirect_is_not_followed(make_settings: Make, redis: RedisClient) -> None:
-    """A 302 is a failure: the Location is never requested."""
+    """A 302 is a failure, retried: the Location is never requested."""
     async with open_harness(make_settings, redis) as h:
         h.sink.always("/hook", Reply(302, headers={"Location": "/elsewhere"}))
         await h.webhook()
@@ -93,7 +113,8 @@ async def test_redirect_is_not_followed(make_settings: Make, redis: RedisClient)
         await h.publish()
         (letter,) = await h.dead_letters(1)
         assert h.sink.at("/elsewhere") == []
-        assert letter.last_status == 302
+        assert (letter.kind, letter.last_status) == ("exhausted", 302)
+        assert letter.reason.endswith("HTTP 302 (redirects are not followed)")
 
 
 async def test_410_disables_the_webhook(make_settings: Make, redis: RedisClient) -> None:
@@ -141,15 +162,15 @@ async def test_connection_refused_is_retried_then_dead(make_settings: Make, redi
 async def test_replayed_dead_letter_is_delivered(make_settings: Make, redis: RedisClient) -> None:
     """A dead letter replayed goes out again under the same webhook-id, and leaves the letters."""
     async with open_harness(make_settings, redis) as h:
-        h.sink.script("/hook", Reply(400))
+        h.sink.script("/hook", Reply(503), Reply(503), Reply(503))
         await h.webhook()
         await h.start()
         await h.publish()
         (letter,) = await h.dead_letters(1)
         assert await h.dead.replay([letter]) == (1, [])
-        first, second = await h.sink.wait_for(2)
+        first, *_, last = await h.sink.wait_for(4)
         await h.settled()
-        assert first.delivery_id == second.delivery_id
+        assert first.delivery_id == last.delivery_id
         assert await h.dead.count() == 0
 
 

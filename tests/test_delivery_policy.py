@@ -26,16 +26,21 @@ ERROR = AttemptResult(status=None, seconds=1.0, error="timed out after 10s")
         (status(500), Verdict.RETRY),
         (status(503), Verdict.RETRY),
         (status(410), Verdict.GONE),
-        (status(400), Verdict.REJECTED),
-        (status(401), Verdict.REJECTED),
-        (status(404), Verdict.REJECTED),
-        (status(301), Verdict.REJECTED),
-        (status(302), Verdict.REJECTED),
+        (status(400), Verdict.RETRY),
+        (status(401), Verdict.RETRY),
+        (status(403), Verdict.RETRY),
+        (status(404), Verdict.RETRY),
+        (status(413), Verdict.RETRY),
+        (status(301), Verdict.RETRY),
+        (status(302), Verdict.RETRY),
+        (status(304), Verdict.RETRY),
+        (status(501), Verdict.RETRY),
         (AttemptResult(status=None, seconds=0.0, error="egress refused: x", refused=True), Verdict.REFUSED),
     ],
 )
 def test_classification(result: AttemptResult, verdict: Verdict) -> None:
-    """2xx delivered; errors, 408, 429, 5xx retried; 410 gone; other 4xx and 3xx rejected."""
+    """2xx delivered; 410 gone; refused refused; every other status (3xx, 4xx, 5xx) and every
+    network failure retried."""
     assert classify(result) == verdict
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from collections.abc import AsyncIterator, Callable
 
@@ -10,7 +11,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from relay.delivery.client import EgressRefused, EgressResolver, Sender, literal_refusal
 from relay.delivery.message import OutboundRequest
-from relay.egress import EgressAllow
+from relay.egress import EgressAllow, embedded_ipv4, refusal
 from relay.settings import Settings
 from relay.store.connect import RedisClient
 from tests.delivery_harness import open_harness
@@ -129,3 +130,70 @@ async def test_refused_delivery_is_dead_lettered_with_the_reason(
         assert letter.kind == "refused"
         assert "127.0.0.1" in letter.reason and "RELAY_EGRESS_ALLOW" in letter.reason
         assert h.sink.received == []
+
+
+# IPv6 forms that embed an IPv4 address, each judged by that address: (form, refused, allowed).
+# "refused" embeds a metadata or a private address; "allowed" embeds 93.184.216.34 (public).
+EMBEDDED = {
+    "NAT64 well-known": ("64:ff9b::a9fe:a9fe", "64:ff9b::5db8:d822"),
+    "NAT64 well-known, private": ("64:ff9b::a00:1", "64:ff9b::5db8:d822"),
+    "NAT64 local-use /96": ("64:ff9b:1::a9fe:a9fe", "64:ff9b:1::5db8:d822"),
+    "NAT64 local-use /48": ("64:ff9b:1:a00:0:100::", "64:ff9b:1:5db8:d8:2200:5db8:d822"),
+    "6to4": ("2002:a9fe:a9fe::1", "2002:5db8:d822::1"),
+    "6to4, private": ("2002:a00:1::1", "2002:5db8:d822::1"),
+    "Teredo, client": ("2001:0:5db8:d822:0:0:f5ff:fffe", "2001:0:5db8:d822:0:0:a247:27dd"),
+    "Teredo, server": ("2001:0:a00:1:0:0:a247:27dd", "2001:0:5db8:d822:0:0:a247:27dd"),
+    "IPv4-compatible": ("::a9fe:a9fe", "::5db8:d822"),
+    "IPv4-compatible, private": ("::a00:1", "::5db8:d822"),
+    "IPv4-mapped": ("::ffff:a00:1", "::ffff:5db8:d822"),
+    "IPv4-translated": ("::ffff:0:a00:1", "::ffff:0:5db8:d822"),
+}
+
+
+def test_embedded_forms_name_their_ipv4() -> None:
+    """Each form gives back the IPv4 address it carries (Teredo: its server and its client)."""
+    got = {
+        form: [str(a) for a in embedded_ipv4(ipaddress.IPv6Address(r))] for form, (r, _) in EMBEDDED.items()
+    }
+    assert got["NAT64 well-known"] == ["169.254.169.254"]
+    assert got["NAT64 local-use /48"] == ["10.0.0.1"]  # its /96 reading, 0.0.0.0, is no address
+    assert got["6to4"] == ["169.254.169.254"]
+    assert got["Teredo, client"] == ["93.184.216.34", "10.0.0.1"]
+    assert got["IPv4-compatible"] == ["169.254.169.254"]
+    assert got["IPv4-translated"] == ["10.0.0.1"]
+
+
+def test_loopback_and_unspecified_are_not_taken_for_ipv4_compatible() -> None:
+    """``::1`` and ``::`` stay themselves (``::1`` is allowed by an allow list naming it)."""
+    assert embedded_ipv4(ipaddress.IPv6Address("::1")) == ()
+    assert embedded_ipv4(ipaddress.IPv6Address("::")) == ()
+    assert refusal("::1", EgressAllow.parse("::1/128")) is None
+
+
+@pytest.mark.parametrize("form", list(EMBEDDED))
+@pytest.mark.parametrize("how", ["literal", "dns"])
+async def test_embedded_ipv4_is_judged_by_the_ipv4_address(form: str, how: str) -> None:
+    """An address embedding a metadata or private IPv4 address is refused, as a URL's literal
+    host and as a DNS answer, whatever is allowed for IPv6; one embedding a public one passes."""
+    refused, allowed = EMBEDDED[form]
+    v6_only = EgressAllow.parse("::/0")
+    for address, is_refused in ((refused, True), (allowed, False)):
+        if how == "literal":
+            assert (literal_refusal(f"[{address}]", v6_only) is not None) is is_refused, address
+        elif is_refused:
+            with pytest.raises(EgressRefused):
+                await EgressResolver(v6_only, FixedResolver(address)).resolve("embedded.example", 80)
+        else:
+            found = await EgressResolver(v6_only, FixedResolver(address)).resolve("embedded.example", 80)
+            assert [r["host"] for r in found] == [address]
+
+
+@pytest.mark.parametrize("how", ["literal", "dns"])
+async def test_site_local_is_refused(how: str) -> None:
+    """``fec0::/10`` (deprecated site-local) is not public: refused unless allowed."""
+    if how == "literal":
+        assert literal_refusal("[fec0::1]", NOTHING) is not None
+        assert literal_refusal("[fec0::1]", EgressAllow.parse("fec0::/10")) is None
+    else:
+        with pytest.raises(EgressRefused, match="not a public address"):
+            await EgressResolver(NOTHING, FixedResolver("fec0::1")).resolve("site.example", 80)

@@ -30,7 +30,7 @@ log = structlog.get_logger("relay.delivery")
 
 HELD_UNSENT = "not sent: no key of RELAY_SECRET_KEYS opens the webhook's stored secret"
 
-_DEAD_KIND = {Verdict.GONE: "gone", Verdict.REJECTED: "rejected", Verdict.REFUSED: "refused"}
+_DEAD_KIND = {Verdict.GONE: "gone", Verdict.REFUSED: "refused"}
 
 
 @dataclass(kw_only=True)

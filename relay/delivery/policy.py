@@ -1,7 +1,9 @@
 """What one attempt's result means. Pure.
 
-- ``classify``: 2xx delivered; timeouts, connection errors, 408, 429 and 5xx retried; 410 gone
-  (the webhook is switched off); any other status, 3xx included, rejected at once.
+- ``classify``: 2xx delivered; 410 gone (final: the webhook is switched off); a delivery the
+  egress policy refuses, refused (final); every other answer (3xx and 4xx included: a receiver
+  answering 401 or 404 during its own deploy recovers) and every network failure retried, as
+  Svix, Convoy and the Standard Webhooks guidance do.
 - What a retry is, and when it is due: ``relay.delivery.retry``.
 """
 
@@ -15,7 +17,6 @@ class Verdict(enum.Enum):
     DELIVERED = "delivered"
     RETRY = "retry"
     GONE = "gone"
-    REJECTED = "rejected"
     REFUSED = "refused"
 
 
@@ -36,15 +37,11 @@ def classify(result: AttemptResult) -> Verdict:
     if result.refused:
         return Verdict.REFUSED
     status = result.status
-    if status is None:
-        return Verdict.RETRY
-    if 200 <= status < 300:
+    if status is not None and 200 <= status < 300:
         return Verdict.DELIVERED
-    if status in (408, 429) or status >= 500:
-        return Verdict.RETRY
     if status == 410:
         return Verdict.GONE
-    return Verdict.REJECTED
+    return Verdict.RETRY
 
 
 def status_class(result: AttemptResult) -> str:

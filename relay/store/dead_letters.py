@@ -22,6 +22,9 @@ from relay.store.connect import RedisClient
 from relay.store.redeliver import queue_delivery
 
 KINDS = ("exhausted", "rejected", "gone", "refused", "disabled", "poison")
+"""``rejected`` (a 3xx or 4xx answered once) is no longer written: every status but 410 is
+retried now. Letters of that kind written before are still listed and replayed."""
+
 LETTER_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 """What a dead letter's id (its stream entry id) looks like."""
 
