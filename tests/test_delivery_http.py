@@ -12,7 +12,7 @@ import pytest
 import trustme
 
 from relay.delivery.client import Sender, encode, target_of
-from relay.delivery.http1 import MAX_BODY_BYTES, MAX_HEAD_BYTES
+from relay.delivery.http1 import ANSWER_BYTES
 from relay.delivery.message import OutboundRequest
 from relay.delivery.policy import AttemptResult
 from relay.egress import EgressAllow
@@ -163,7 +163,7 @@ async def test_retry_after_is_read(sender: Sender) -> None:
 
 async def test_huge_body_is_not_read_to_its_end(sender: Sender) -> None:
     """A body past the bound: the status counts, the connection is dropped rather than drained."""
-    big = b"x" * (MAX_BODY_BYTES * 4)
+    big = b"x" * (ANSWER_BYTES * 4)
     server = await serving(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(big), big))
     try:
         assert [(await post(sender, server.url())).status for _ in range(2)] == [200, 200]
@@ -175,8 +175,8 @@ async def test_huge_body_is_not_read_to_its_end(sender: Sender) -> None:
 @pytest.mark.parametrize(
     ("answer", "error"),
     [
-        (b"HTTP/1.1 200 OK\r\nX: " + b"y" * MAX_HEAD_BYTES + b"\r\n\r\n", "head is larger"),
-        (b"HTTP/1.1 200 OK\r\nX: " + b"y" * 3 * MAX_HEAD_BYTES, "head is larger"),  # never ends
+        (b"HTTP/1.1 200 OK\r\nX: " + b"y" * ANSWER_BYTES + b"\r\n\r\n", "answer is larger"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"y" * 3 * ANSWER_BYTES, "answer is larger"),  # never ends
         (b"NOT HTTP AT ALL\r\n\r\n", "malformed answer"),
         (b"HTTP/1.1 200 OK\r\nContent-Le", "closed before"),
         (b"", "closed before"),

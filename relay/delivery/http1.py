@@ -2,11 +2,16 @@
 at a time on each, the answer parsed by httptools (llhttp, the parser of Node.js).
 
 Only what a delivery needs: a POST with its body; the answer's status and ``Retry-After``; its
-body read (its first ``KEPT_BODY_BYTES`` kept, the rest dropped, up to ``MAX_BODY_BYTES``, past
-which the connection is closed rather than reused); TLS with or without certificate checks. It
-costs a fifth of the CPU of an aiohttp ``ClientSession`` request (measured: ~20 µs against
-~100 µs a request, loop included), which is most of a worker's time. Redirects are never
-followed: a 3xx is an answer like any other.
+body read (its first ``KEPT_BODY_BYTES`` kept, the rest dropped); TLS with or without
+certificate checks. It costs a fifth of the CPU of an aiohttp ``ClientSession`` request
+(measured: ~20 µs against ~100 µs a request, loop included), which is most of a worker's time.
+Redirects are never followed: a 3xx is an answer like any other.
+
+A subscriber cannot make an answer cost more than ``ANSWER_BYTES`` of reading: one budget covers
+its head, body and trailers (and any 1xx answers before it, at most ``MAX_INTERIM`` of them);
+past it the connection is closed. A connection is reused only when the parser ended exactly at
+the end of one answer: a byte past it, or any byte arriving while no request is outstanding,
+closes the connection, so no stale answer is ever read as the next one's.
 
 Connecting goes through the caller's resolver (the egress policy filters every DNS answer);
 IP-literal hosts are connected to as they are (the caller checks them first). Timeouts, the
@@ -23,12 +28,15 @@ from typing import NamedTuple, cast
 import httptools
 from aiohttp.abc import AbstractResolver
 
-MAX_HEAD_BYTES = 64 * 1024
-"""An answer whose status line and headers run past this is refused (and the connection closed)."""
-MAX_BODY_BYTES = 64 * 1024
-"""An answer's body past this is not read to its end: the connection is closed instead."""
+ANSWER_BYTES = 64 * 1024
+"""What one answer may take to read: head, body and trailers (and any 1xx before it) together.
+Past it the connection is closed: an answer whose status came counts as that status (as one cut
+short does), anything else is an error."""
+MAX_INTERIM = 8
+"""Most informational (1xx) answers before the final one; more is an error."""
 KEPT_BODY_BYTES = 1024
 """The first bytes of an answer's body kept with it (an attempt's record shows them)."""
+_CR_LF = (10, 13)
 IDLE_SECONDS = 4.0
 """An idle connection is not reused past this (Node.js servers close theirs after 5 s)."""
 
@@ -65,18 +73,20 @@ class Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[Answer] | None = None
         self._status = 0
         self._retry_after: str | None = None
-        self._head = 0
-        self._raw_head = 0
-        self._body = 0
+        self._fed = 0
+        """Bytes of the current answer fed to the parser (``ANSWER_BYTES`` at most)."""
+        self._interim = 0
         self._kept = b""
         self._in_body = False
+        self._done = False
+        """The final answer ended: any further byte means the connection cannot be trusted."""
 
     def send(self, data: bytes) -> asyncio.Future[Answer]:
         assert self.transport is not None and self._waiter is None
         self.reusable = False
-        self._status, self._retry_after, self._body, self._in_body = 0, None, 0, False
+        self._status, self._retry_after, self._in_body, self._done = 0, None, False, False
+        self._fed = self._interim = 0
         self._kept = b""
-        self._head = self._raw_head = 0
         self._waiter = asyncio.get_running_loop().create_future()
         self.transport.write(data)
         return self._waiter
@@ -97,8 +107,16 @@ class Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
 
     def data_received(self, data: bytes) -> None:
+        if self._waiter is None or self._done:  # nobody asked, or past the answer's end
+            self.close()
+            return
+        room = ANSWER_BYTES - self._fed
+        over = len(data) > room
+        if over:
+            data = data[:room]
+        self._fed += len(data)
         try:
-            self._parser.feed_data(data)
+            self._feed(data)
         except httptools.HttpParserUpgrade:
             self._fail(ResponseError("the answer switched protocols"))
             self.close()
@@ -107,11 +125,33 @@ class Connection(asyncio.Protocol):
             self._fail(ours if isinstance(ours, ResponseError) else ResponseError(f"malformed answer: {exc}"))
             self.close()
         else:
-            if not self._in_body:  # a head still coming: the parser holds what it has of it
-                self._raw_head += len(data)
-                if self._raw_head > MAX_HEAD_BYTES:
-                    self._fail(ResponseError(f"the answer's head is larger than {MAX_HEAD_BYTES} bytes"))
-                    self.close()
+            if over:  # more came than the budget lets the answer take
+                self._over_budget()
+
+    def _feed(self, data: bytes) -> None:
+        """Feed ``data`` to the parser, noting any byte past the end of the answer. A byte that
+        starts another answer reaches ``on_message_begin``; but the parser skips CR and LF between
+        answers without a word, so a chunk's trailing run of them is fed one byte at a time,
+        looking for the end before each."""
+        end = len(data)
+        while end and data[end - 1] in _CR_LF:
+            end -= 1
+        if end:
+            self._parser.feed_data(data if end == len(data) else data[:end])
+        for at in range(end, len(data)):
+            if self._done:
+                self.close()  # a CR or LF past the answer's end
+                return
+            self._parser.feed_data(data[at : at + 1])
+
+    def _over_budget(self) -> None:
+        if self._done:
+            pass  # the answer ended within the budget: what came past it is extra
+        elif self._in_body and self._status >= 200:
+            self._resolve()  # the status came: it counts, as for a body cut short
+        else:
+            self._fail(ResponseError(f"the answer is larger than {ANSWER_BYTES} bytes"))
+        self.close()
 
     def eof_received(self) -> bool:
         return False  # close our side too
@@ -125,11 +165,12 @@ class Connection(asyncio.Protocol):
             self._fail(ResponseError("the connection closed before an answer came"))
 
     # httptools callbacks
+    def on_message_begin(self) -> None:
+        if self._done:
+            raise ResponseError("bytes after the answer")
+
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._head += len(name) + len(value) + 4
-        if self._head > MAX_HEAD_BYTES:
-            raise ResponseError(f"the answer's head is larger than {MAX_HEAD_BYTES} bytes")
-        if name.lower() == b"retry-after":
+        if not self._in_body and name.lower() == b"retry-after":
             self._retry_after = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
@@ -137,19 +178,19 @@ class Connection(asyncio.Protocol):
         self._in_body = True
 
     def on_body(self, body: bytes) -> None:
-        if self._body < KEPT_BODY_BYTES:
-            self._kept += body[: KEPT_BODY_BYTES - self._body]
-        self._body += len(body)
-        if self._body > MAX_BODY_BYTES:
-            self._resolve()
-            self.close()
+        if len(self._kept) < KEPT_BODY_BYTES:
+            self._kept += body[: KEPT_BODY_BYTES - len(self._kept)]
 
     def on_message_complete(self) -> None:
         if self._status < 200:  # an informational answer (100, 103): the real one follows
-            self._status, self._in_body = 0, False
-            self._head = self._raw_head = 0
+            self._interim += 1
+            if self._interim > MAX_INTERIM:
+                raise ResponseError(f"more than {MAX_INTERIM} informational answers")
+            self._status, self._in_body, self._retry_after = 0, False, None
             return
-        self.reusable = self._parser.should_keep_alive()
+        self._done = True
+        # HTTP/1.0 keep-alive is not trusted (h11 does not either): such a server closes at will
+        self.reusable = self._parser.should_keep_alive() and self._parser.get_http_version() == "1.1"
         self._resolve()
 
     def _resolve(self) -> None:
