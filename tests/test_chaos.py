@@ -88,3 +88,15 @@ async def test_trimming_never_removes_unacknowledged_entries(tmp_path: Path) -> 
     tally = await scenarios.trimming_under_backlog(tmp_path, 1)
     assert tally.notes["entries trimmed"] > 0  # trimming really happened
     assert tally.lost == 0
+
+
+async def test_webhook_churn_reads_what_was_written(tmp_path: Path) -> None:
+    """Scenario 11: webhooks created and deleted under load: none misses an event sent after its
+    create was answered, none gets one sent after its delete was answered, none an attempt more
+    than 1 s after its delete; the steady webhook gets everything."""
+    tally = await scenarios.webhook_churn(tmp_path, 1)
+    assert tally.lost == 0
+    assert tally.notes["owed (sent after the create, matched before the delete)"] > 0  # not vacuous
+    assert tally.notes["missed"] == 0
+    assert tally.notes["sent after the delete, delivered"] == 0
+    assert tally.notes["attempts over 1 s after the delete"] == 0

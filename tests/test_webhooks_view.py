@@ -280,3 +280,20 @@ async def test_unreadable_secret_stays_sealed_and_is_counted(sealing_stores: Any
     held = view.get(created.id)
     assert held is not None and isinstance(held.secret, SealedSecret)
     assert REGISTRY.get_sample_value("relay_webhook_secrets_unreadable") == 1
+
+
+async def test_current_reads_again_only_when_the_last_read_is_too_old(two_processes: Any) -> None:
+    """current(within) leaves a view read less than ``within`` ago alone, and refreshes an older
+    one: a delete made meanwhile is reflected."""
+    writer, reader = two_processes
+    created = await writer.create(spec(), NOW)
+    view = WebhookView(reader)
+    await view.refresh()
+    assert await writer.delete(created.id)
+    await view.current(within=60.0)
+    assert view.get(created.id) is not None  # read just now: not read again
+    await asyncio.sleep(0.02)
+    assert not view.fresh(0.01)
+    await view.current(within=0.01)
+    assert view.get(created.id) is None
+    assert view.fresh(0.01)

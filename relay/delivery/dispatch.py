@@ -43,6 +43,11 @@ from relay.webhooks.view import WebhookView
 
 log = structlog.get_logger("relay.delivery")
 
+FRESH_VIEW = 0.5
+"""An attempt starts only on a webhook view reflecting the table as read at most this many
+seconds before: none reaches a webhook more than this after its delete was answered, however
+late the event loop runs (the view's poll keeps it fresher; only a lagging one waits)."""
+
 Plan = list[tuple[Delivery, Webhook | None]]
 EntryKey = tuple[int, bool, bytes]
 
@@ -159,14 +164,21 @@ class Dispatcher:
             await self._unbuildable(delivery, exc)
             return None
         host = prepared.host
-        if not self.hosts.try_enter(host):
-            if not await self.hosts.enter(host):
-                return self._defer(delivery, "host_busy", self.hosts.expected_wait(host))
-            now_webhook = self.view.get(webhook.id)
-            if now_webhook != webhook:  # deleted or changed while it waited: go by what it is now
+        if not (self.hosts.try_enter(host) or await self.hosts.enter(host)):
+            return self._defer(delivery, "host_busy", self.hosts.expected_wait(host))
+        if not self.view.fresh(FRESH_VIEW):
+            try:
+                await self.view.current(FRESH_VIEW)
+            except BaseException:
                 self.hosts.leave(host)
-                async with asyncio.timeout(self.budget):
-                    return await self._unusual(delivery, now_webhook)
+                raise
+        now_webhook = self.view.get(webhook.id)
+        if now_webhook is not webhook and now_webhook != webhook:
+            # deleted or changed since the entry was matched (it waited for its host, or for the
+            # event loop): go by what it is now
+            self.hosts.leave(host)
+            async with asyncio.timeout(self.budget):
+                return await self._unusual(delivery, now_webhook)
         try:
             result = await self.sender.send(request)
         except BaseException:

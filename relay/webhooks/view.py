@@ -6,8 +6,9 @@ matches them: one GET of the version, read after the entries were (so after thei
 appended, so after any change answered before those callbacks were sent), and a reload only when
 the view is behind it. That holds on Redis Cluster too, where the version and the streams sit in
 different hash slots and no one script could read both: the order comes from the worker awaiting
-one read before sending the next. A background poll (every ``poll_interval``) also refreshes, so
-a delete reaches deliveries already under way within a second.
+one read before sending the next. A background poll (every ``poll_interval``) also refreshes, and
+a delivery about to start calls ``current`` (a refresh only when the poll has fallen behind, as
+on an overloaded machine), so none starts on a view older than that bound.
 
 A worker's view holds webhooks with their secrets opened (``relay.webhooks.sealing``), so a
 delivery decrypts nothing; a reload parses and opens only the webhooks whose stored JSON changed.
@@ -72,6 +73,10 @@ class WebhookView:
         self._task: asyncio.Task[None] | None = None
         self._loading: asyncio.Future[None] | None = None
         """The reload under way, shared by every caller that needs it."""
+        self.read_at = float("-inf")
+        """When (event-loop time) the version the view reflects was read: the GET was sent."""
+        self._checking: asyncio.Future[None] | None = None
+        """The refresh ``current`` started, shared by every caller of ``current``."""
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
@@ -89,16 +94,40 @@ class WebhookView:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._loading is not None:
-            self._loading.cancel()
+        for pending in (self._loading, self._checking):
+            if pending is not None:
+                pending.cancel()
 
     async def refresh(self) -> None:
         """Bring the view up to the table as it is now: read the version (one GET) and reload if
         the view is behind it. Concurrent callers share one reload; each returns only once the
         view holds a version at least as new as the one it read."""
+        read_at = asyncio.get_running_loop().time()
         version = await self.store.version()
-        if not behind(self.version, version):
-            return
+        if behind(self.version, version):
+            await self._catch_up(version)
+        self.read_at = max(self.read_at, read_at)
+
+    def fresh(self, within: float) -> bool:
+        """Whether the view reflects the table as read less than ``within`` seconds ago."""
+        return asyncio.get_running_loop().time() - self.read_at <= within
+
+    async def current(self, within: float) -> None:
+        """Refresh until the view is ``fresh(within)`` (at once if it is); concurrent callers
+        share one refresh."""
+        while not self.fresh(within):
+            if self._checking is None:
+                self._checking = asyncio.ensure_future(self.refresh())
+                self._checking.add_done_callback(self._checked)
+            await asyncio.shield(self._checking)
+
+    def _checked(self, checking: asyncio.Future[None]) -> None:
+        if self._checking is checking:
+            self._checking = None
+        if not checking.cancelled():
+            checking.exception()  # retrieved: each caller that awaited it has it raised already
+
+    async def _catch_up(self, version: int) -> None:
         if self._loading is not None:  # started before our read: it may predate the change
             await asyncio.shield(self._loading)
             if not behind(self.version, version):

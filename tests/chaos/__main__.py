@@ -72,6 +72,23 @@ def _fuzz(seconds: int) -> str:
     return f"atheris, {seconds} s over the callback parser and the selector: {verdict} ({' / '.join(tail)})"
 
 
+def _update(text: str, table: str, args: argparse.Namespace) -> str:
+    """The results page with the rows of the scenarios just run replaced (or added, in order),
+    and a line saying when and how they were run."""
+    lines = text.splitlines()
+    fresh = {row.split(" | ")[0]: row for row in table.splitlines()[2:]}
+    rows = [n for n, line in enumerate(lines) if line.startswith("| ") and line[2:3].isdigit()]
+    kept = {lines[n].split(" | ")[0]: lines[n] for n in rows}
+    merged = {**kept, **fresh}
+    ordered = sorted(merged.values(), key=lambda row: int(row[2:].split(" ", 1)[0]))
+    first, last = rows[0], rows[-1]
+    names = ", ".join(f"'{k[2:]}'" for k in fresh)
+    command = f"python -m tests.chaos --only {args.only} --scale {args.scale}"
+    note = f"{names}: rerun alone on {time.strftime('%Y-%m-%d')} (`{command}`)."
+    tail = [line for line in lines[last + 1 :] if not line.startswith(f"{names}: rerun alone")]
+    return "\n".join([*lines[:first], *ordered, *tail, "", note]).rstrip() + "\n"
+
+
 def main() -> int:
     args = _arguments()
     rows: list[tuple[str, Tally, float]] = []
@@ -83,6 +100,10 @@ def main() -> int:
         rows.append((name, tally, seconds))
         print(f"  lost {tally.lost}, duplicates {tally.duplicates}, {seconds:.1f} s", file=sys.stderr)
     table = _table(rows)
+    if args.only and args.output.exists():  # the other scenarios' rows stay as they were
+        args.output.write_text(_update(args.output.read_text(), table, args))
+        print(table)
+        return 1 if any(t.lost for _, t, _ in rows) else 0
     fuzz = _fuzz(args.fuzz_seconds) if not args.only else "fuzzing skipped (--only)"
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     text = (

@@ -194,15 +194,21 @@ class Deployment:
         hook = await WebhookStore(self.redis, self.keys).create(
             WebhookSpec.model_validate(values), int(time.time() * 1000)
         )
-        await asyncio.sleep(1.0)  # every worker's view refreshes within a second
-        return hook.id
+        return hook.id  # workers read what was written: no wait for their views
 
     def bodies(self, count: int) -> list[bytes]:
         start = self._seq * 1_000_000 + int(time.time())
         return [callback_body(call_event(call_id=start + n)) for n in range(count)]
 
-    async def send(self, bodies: list[bytes], concurrency: int = 16, give_up: float = 60.0) -> dict[str, int]:
-        """Post every body as CallFire would, retrying until a 2xx; digest -> events acknowledged."""
+    async def send(
+        self,
+        bodies: list[bytes],
+        concurrency: int = 16,
+        give_up: float = 60.0,
+        sent_at: dict[str, float] | None = None,
+    ) -> dict[str, int]:
+        """Post every body as CallFire would, retrying until a 2xx; digest -> events acknowledged.
+        ``sent_at`` gets digest -> when (monotonic) the post that was acknowledged was sent."""
         assert self._session is not None
         session = self._session
         acked: dict[str, int] = {}
@@ -213,10 +219,15 @@ class Deployment:
             while time.monotonic() < deadline:
                 target = self.listeners[n % len(self.listeners)].base_url + "/callbacks/callfire"
                 try:
-                    async with gate, session.post(target, data=body, headers=signed(body)) as resp:
-                        if resp.status == 200:
-                            acked[hashlib.sha256(body).hexdigest()] = body.count(b'"eventType"')
-                            return
+                    async with gate:
+                        started = time.monotonic()
+                        async with session.post(target, data=body, headers=signed(body)) as resp:
+                            if resp.status == 200:
+                                digest = hashlib.sha256(body).hexdigest()
+                                acked[digest] = body.count(b'"eventType"')
+                                if sent_at is not None:
+                                    sent_at[digest] = started
+                                return
                 except (aiohttp.ClientError, OSError):
                     pass
                 await asyncio.sleep(0.1)

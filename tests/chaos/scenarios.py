@@ -7,13 +7,20 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import random
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from relay.settings import parse_schedule
 from relay.store.streams import Streams
+from tests.api_client import basic
 from tests.callbacks import signed
 from tests.chaos.deployment import SETTINGS, ChaosSink, Deployment, Tally
 from tests.chaos.proxy import Faults, FlakyProxy
@@ -253,6 +260,122 @@ async def trimming_under_backlog(tmp: Path, scale: int) -> Tally:
         return tally
 
 
+@dataclass
+class Churned:
+    """One webhook of the churn: when (monotonic) its create and delete were sent and answered."""
+
+    path: str
+    created: float = 0.0
+    delete_sent: float = 0.0
+    deleted: float = 0.0
+    deleted_unix: float = 0.0
+    """When the delete was answered, on the clock the workers' logs use."""
+    id: int = 0
+
+
+async def _churn(d: Deployment, hooks: list[Churned], lifetimes: list[float]) -> None:
+    """Create each webhook through the API, keep it for its lifetime, delete it."""
+    assert d._session is not None
+    api = d.listeners[0].base_url + "/v2/webhooks"
+    auth = basic("chaos", "chaos")
+    for hook, lifetime in zip(hooks, lifetimes, strict=True):
+        spec = {"name": hook.path, "resource": "OutboundCall", "events": ["Finished"]}
+        spec |= {"callback": d.sink.url(hook.path), "secret": "churn-secret"}
+        async with d._session.post(api, json=spec, headers=auth) as resp:
+            assert resp.status == 201, await resp.text()
+            hook.id = (await resp.json())["id"]
+            hook.created = time.monotonic()
+        await asyncio.sleep(lifetime)
+        hook.delete_sent = time.monotonic()
+        async with d._session.delete(f"{api}/{hook.id}", headers=auth) as resp:
+            assert resp.status == 204, await resp.text()
+            hook.deleted, hook.deleted_unix = time.monotonic(), time.time()
+
+
+async def webhook_churn(tmp: Path, scale: int) -> Tally:
+    """11. Webhooks created and deleted through the API under load (500 callbacks and 5 webhooks
+    per unit of scale; 2 workers): no event is missed by a webhook whose create was answered
+    before its callback was sent (and that still existed when the event was matched: when a
+    steady webhook's copy of the event arrived); none whose callback was sent after a delete was
+    answered reaches the deleted webhook; no attempt reaches one more than 1 s after its delete."""
+    async with Deployment(tmp, workers=2, api_credentials="chaos:chaos") as d:
+        steady = await d.subscribe("/steady")
+        bodies = d.bodies(500 * scale)
+        churned = [Churned(f"/churn/{n}") for n in range(5 * scale)]
+        lanes = 10 if scale > 1 else 5
+        rand = random.Random(13)
+        lifetimes = [rand.uniform(0.2, 1.0) for _ in churned]
+        sent_at: dict[str, float] = {}
+        sending = asyncio.create_task(d.send(bodies, sent_at=sent_at))
+        await asyncio.gather(*(_churn(d, churned[k::lanes], lifetimes[k::lanes]) for k in range(lanes)))
+        acked = await sending
+        tally = await d.tally(acked, [steady], len(bodies))
+        tally.notes.update(_churn_findings(d, churned, sent_at))
+        return tally
+
+
+def worker_log(workers: list[RelayProcess], event: str) -> list[dict[str, Any]]:
+    """The workers' JSON log records of one kind (``event``)."""
+    records = []
+    for worker in workers:
+        for line in worker.log_path.read_text(errors="replace").splitlines():
+            if f'"{event}"' in line and (record := orjson.loads(line)).get("event") == event:
+                records.append(record)
+    return records
+
+
+def attempt_starts(workers: list[RelayProcess]) -> dict[int, list[float]]:
+    """Webhook id -> when (unix seconds) each of its successful attempts started, from the
+    workers' own ``delivered`` log lines (the line's time less the attempt's duration): what
+    the worker did, not when a busy sink got round to it."""
+    starts: dict[int, list[float]] = {}
+    for record in worker_log(workers, "delivered"):
+        at = datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
+        starts.setdefault(record["webhook_id"], []).append(at - record["ms"] / 1000)
+    return starts
+
+
+def _churn_findings(
+    d: Deployment, churned: list[Churned], sent_at: dict[str, float]
+) -> dict[str, int | float]:
+    """What the churned webhooks received, against when their creates and deletes were answered."""
+    steady_at: dict[str, float] = {}  # callback digest prefix -> first arrival at /steady
+    for r in d.sink.at("/steady"):
+        steady_at.setdefault(r.delivery_id.split("_")[1], r.at)
+    sent = {digest[:32]: at for digest, at in sent_at.items()}
+    starts = attempt_starts(d.workers)
+    dropped = {  # (callback digest prefix, webhook id) of each delivery dropped as its webhook was gone
+        (r["delivery_id"].split("_")[1], r["webhook_id"])
+        for r in worker_log(d.workers, "webhook gone; delivery dropped")
+    }
+    missed = after_delete = late = owed = 0
+    latest = 0.0
+    for hook in churned:
+        got = {r.delivery_id.split("_")[1] for r in d.sink.at(hook.path)}
+        for r in d.sink.at(hook.path):
+            after_delete += sent.get(r.delivery_id.split("_")[1], 0.0) > hook.deleted
+        for start in starts.get(hook.id, []):
+            latest = max(latest, start - hook.deleted_unix)
+            late += start > hook.deleted_unix + 1.0
+        for digest, at in sent.items():
+            matched_while_alive = steady_at.get(digest, float("inf")) < hook.delete_sent
+            gone = (digest, hook.id) in dropped
+            if at > hook.created and matched_while_alive:
+                owed += 1
+                missed += digest not in got and not gone
+    return {
+        "webhooks created and deleted": len(churned),
+        "deliveries to them": sum(len(d.sink.at(h.path)) for h in churned),
+        "attempts logged": sum(len(starts.get(h.id, [])) for h in churned),
+        "dropped, deleted before their attempt": len(dropped),
+        "owed (sent after the create, matched before the delete)": owed,
+        "missed": missed,
+        "sent after the delete, delivered": after_delete,
+        "attempts over 1 s after the delete": late,
+        "latest attempt after a delete, s": round(max(latest, 0.0), 3),
+    }
+
+
 SCENARIOS: dict[str, Scenario] = {
     "1 worker SIGKILL mid-delivery": worker_killed_mid_delivery,
     "2 worker SIGKILL after 2xx, before ack": worker_killed_before_ack,
@@ -264,4 +387,5 @@ SCENARIOS: dict[str, Scenario] = {
     "8 SIGTERM under load": sigterm_under_load,
     "9 volume and fairness": volume_and_fairness,
     "10 trimming under backlog": trimming_under_backlog,
+    "11 webhook churn": webhook_churn,
 }
