@@ -14,6 +14,7 @@ from bench.chart import draw
 from bench.config import Config
 from bench.delivery import run_delivery, run_fanout
 from bench.e2e import run_e2e
+from bench.freshness import run_freshness
 from bench.hotpaths import run_profile
 from bench.ingest import run_ingest, run_listener_scale
 from bench.load import Generator, generator
@@ -22,7 +23,9 @@ from bench.memory import peak_rows, run_memory
 from bench.results import Report, Row, machine, table, write
 from bench.stage import Stage
 
-SUITES = ("ingest", "listeners", "delivery", "fanout", "matching", "e2e", "memory", "profile")
+SUITES = (
+    "ingest", "listeners", "delivery", "fanout", "matching", "freshness", "e2e", "memory", "profile",
+)  # fmt: skip
 DEFAULT_SUITES = tuple(s for s in SUITES if s != "profile")
 
 
@@ -48,6 +51,8 @@ async def _suite(
         return await run_fanout(stage, cfg)
     if name == "matching":
         return await run_matching(cfg.matching_sizes, cfg.fanout_matching)
+    if name == "freshness":
+        return await run_freshness(stage, cfg.rounds)
     if name == "e2e":
         return await run_e2e(stage, cfg)
     if name == "memory":
