@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 
 from bench.e2e import e2e_latencies_ms
 from bench.load import Wrk
@@ -23,6 +24,7 @@ from bench.preload import preload
 from bench.procs import parse_stat_cpu, parse_status_kib
 from bench.profile import frame_name, summarise
 from bench.stats import Figure, backlog_is_flat, percentile, ratios, slope
+from bench.view_refresh import measure
 from relay.events import StreamEvent, events_of, outbound_body
 from relay.ingest.parsing import parse_callback
 from relay.keys import GROUP, Keys
@@ -158,3 +160,12 @@ async def test_wrk_script_posts_signed_callbacks(
     wrk = Wrk.prepared(tmp_path, 2000, int(time.time() * 1000))
     result = await wrk.closed([str(client.make_url(URL))], 4, 1)
     assert result.requests > 0 and result.errors == 0
+
+
+@pytest.mark.parametrize("sealed", [False, True], ids=["plain", "sealed"])
+async def test_view_refresh_measures_each_refresh(sealed: bool) -> None:
+    """bench.view_refresh loads a view of the stored webhooks and times one refresh per change."""
+    key = Fernet.generate_key().decode() if sealed else None
+    result = await measure(30, 3, key)
+    assert len(result["refresh"]) == 3 and all(t > 0 for t in result["refresh"])
+    assert result["cold"] > 0
