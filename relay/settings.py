@@ -253,7 +253,15 @@ class Settings(BaseSettings):
     shutdown_grace: Duration = Field(
         20.0, description="On SIGTERM, in-flight deliveries get this long to finish."
     )
-    attempts_kept: int = Field(50, ge=0, description="Recent delivery attempts kept per webhook.")
+    attempts_kept: int = Field(
+        50,
+        ge=0,
+        description="Recent delivery attempts kept per webhook, and per event (as long as the "
+        "event is retained): what /v2/events and a dead letter's history show.",
+    )
+    dead_letter_retention: Duration | None = Field(
+        None, description="Dead letters older than this are dropped (unset: kept until replayed or purged)."
+    )
     workers: int = Field(1, ge=0, description="Worker loops `relay run` starts beside the listener.")
     stall_timeout: Duration = Field(
         60.0,

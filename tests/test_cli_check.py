@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
+import redis as sync_redis
 from cryptography.fernet import Fernet
 
 from relay.cli import main
@@ -14,10 +16,12 @@ from relay.cli.check import (
     Level,
     ServerFacts,
     exit_code,
+    retention_finding,
     server_findings,
     settings_findings,
     spread_finding,
 )
+from relay.keys import Keys
 from relay.settings import Settings
 from tests.logstate import saved_logging
 from tests.redis_server import PrivateRedis
@@ -84,6 +88,26 @@ def test_exit_codes(levels: tuple[Level, ...], strict: bool, code: int) -> None:
     assert exit_code([Finding(level, "x") for level in levels], strict) == code
 
 
+MIB = 2**20
+
+
+@pytest.mark.parametrize(
+    ("rate", "maxmemory", "level", "words"),
+    [
+        (None, 100 * MIB, "ok", "ingest rate not known yet"),
+        (10.0, 0, "ok", "maxmemory is unset"),
+        (10.0, 200 * MIB, "ok", "= 64 MiB, within half of maxmemory (200 MiB)"),
+        (10.0, 100 * MIB, "warning", "= 64 MiB, over half of maxmemory (100 MiB)"),
+    ],
+)
+def test_retention_is_sized_against_maxmemory(
+    rate: float | None, maxmemory: int, level: str, words: str
+) -> None:
+    """Retention x rate x bytes per retained event past half of maxmemory is a warning."""
+    finding = retention_finding(Settings(stream_retention="1h"), rate, maxmemory, "given")
+    assert finding.level == level and words in finding.text
+
+
 @pytest.fixture
 def persistent_redis() -> Iterator[PrivateRedis]:
     server = PrivateRedis(appendonly=True)
@@ -111,7 +135,27 @@ def test_check_passes_on_a_persistent_redis(
     assert main(["check", "--strict"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("ok: redis: Redis ")
-    assert lines[1:] == ["ok: redis: AOF on (appendfsync everysec)"]
+    assert lines[1] == "ok: redis: AOF on (appendfsync everysec)"
+    assert lines[2].startswith("ok: ingest rate not known yet") and len(lines) == 3
+
+
+@pytest.mark.usefixtures("relay_env")
+def test_check_warns_when_retention_outgrows_maxmemory(
+    persistent_redis: PrivateRedis, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the rate the streams show (121 events over 2 minutes) or one given, retention that
+    needs over half of maxmemory is a warning (exit 1 with --strict)."""
+    client = sync_redis.Redis.from_url(persistent_redis.url)
+    client.config_set("maxmemory", 10 * MIB)
+    now = int(time.time() * 1000)
+    for n in range(121):
+        client.xadd(Keys("relay", 4).events(0), {"junk": "1"}, id=f"{now - 120_000 + n * 1000}-0")
+    client.close()
+    monkeypatch.setenv("RELAY_REDIS_URL", persistent_redis.url)
+    assert main(["check", "--strict"]) == 1
+    assert "x 1.0 events/s (measured on the streams)" in capsys.readouterr().out
+    assert main(["check", "--strict", "--ingest-rate", "0.1"]) == 0
+    assert "x 0.1 events/s (given)" in capsys.readouterr().out
 
 
 @pytest.mark.usefixtures("relay_env")

@@ -156,3 +156,25 @@ async def test_a_delivery_waiting_for_its_host_is_dropped_when_its_webhook_is_de
         assert await h.store.delete(hook.id)
         await h.settled()
         assert len(h.sink.received) == 1
+
+
+async def test_sweep_drops_dead_letters_past_their_retention(make_settings: Make, redis: RedisClient) -> None:
+    """With RELAY_DEAD_LETTER_RETENTION, the sweep drops the letters written longer ago, keeps
+    the newer ones; without it, letters stay."""
+    async with open_harness(make_settings, redis, dead_letter_retention="1s") as h:
+        service = await h.start(sweep_every=3600)
+        old = await h.dead.add({"kind": "exhausted", "at": 1})
+        await asyncio.sleep(1.1)
+        new = await h.dead.add({"kind": "exhausted", "at": 2})
+        await service.sweep()
+        assert [letter.id for letter in await h.dead.get_many([old, new]) if letter] == [new]
+
+
+async def test_dead_letters_stay_without_a_retention(make_settings: Make, redis: RedisClient) -> None:
+    """Unset (the default), dead letters are kept until replayed or purged."""
+    async with open_harness(make_settings, redis) as h:
+        service = await h.start(sweep_every=3600)
+        letter = await h.dead.add({"kind": "exhausted", "at": 1})
+        await asyncio.sleep(0.05)
+        await service.sweep()
+        assert await h.dead.get(letter) is not None

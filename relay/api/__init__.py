@@ -13,17 +13,25 @@ from types import ModuleType
 
 from aiohttp import web
 
-from relay.api import dead_letters, deliveries, resources, surface, swagger, webhooks
+from relay.api import dead_letters, deliveries, events, recovery, resources, surface, swagger, webhooks
 from relay.api.auth import api_middleware
 from relay.api.config_file import apply_webhooks_file
 from relay.api.openapi import openapi_handler
-from relay.api.registry import CLOCK, WEBHOOK_STORE, Handler, Operation
+from relay.api.registry import CLOCK, RETENTION_MS, WEBHOOK_STORE, Handler, Operation
 from relay.keys import Keys
 from relay.settings import Settings
 from relay.store.connect import RedisClient
 from relay.store.webhooks import WebhookStore
 
-API_MODULES: tuple[ModuleType, ...] = (resources, webhooks, deliveries, dead_letters, surface)
+API_MODULES: tuple[ModuleType, ...] = (
+    resources,
+    webhooks,
+    deliveries,
+    recovery,
+    dead_letters,
+    events,
+    surface,
+)
 """Order matters: ``/v2/webhooks/resources`` must come before ``/v2/webhooks/{id}``."""
 
 
@@ -69,6 +77,7 @@ def setup_api(
     store = WebhookStore(redis, keys, secret_keys=settings.secret_keys)
     app[WEBHOOK_STORE] = store
     app[CLOCK] = clock
+    app[RETENTION_MS] = int(settings.stream_retention * 1000)
     app.middlewares.append(api_middleware(settings))
     ops = operations()
     _add_routes(app, [op for op in ops if op.handler is not None])

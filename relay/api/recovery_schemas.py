@@ -22,7 +22,7 @@ _UNTIL = "Only those up to this time (unix ms, inclusive)."
 _KIND = "Only letters of this kind."
 
 
-def _ordered(until: int | None, info: ValidationInfo) -> int | None:
+def ordered(until: int | None, info: ValidationInfo) -> int | None:
     since = info.data.get("since")
     if until is not None and since is not None and since > until:
         raise ValueError("must not be earlier than since")
@@ -35,7 +35,7 @@ class DeadLettersQuery(PageQuery):
     since: Ms | None = Field(None, description="Only letters written from this time on (unix ms).")
     until: Ms | None = Field(None, description="Only letters written up to this time (unix ms).")
 
-    _until_after_since = field_validator("until")(_ordered)
+    _until_after_since = field_validator("until")(ordered)
 
 
 class ReplayBody(BaseModel):
@@ -51,7 +51,7 @@ class ReplayBody(BaseModel):
     until: JsonMs | None = Field(None, description="Letters written up to this time (unix ms).")
     all: bool | None = Field(None, description="true: replay every letter (it must be asked for).")
 
-    _until_after_since = field_validator("until")(_ordered)
+    _until_after_since = field_validator("until")(ordered)
 
     def filtered(self) -> bool:
         return any(v is not None for v in (self.webhookId, self.kind, self.since, self.until))
@@ -63,7 +63,7 @@ class RecoverBody(BaseModel):
     since: JsonMs = Field(description="Replay the webhook's letters written from this time on.")
     until: JsonMs | None = Field(None, description="... up to this time (unix ms); unset: now.")
 
-    _until_after_since = field_validator("until")(_ordered)
+    _until_after_since = field_validator("until")(ordered)
 
 
 class BackfillBody(BaseModel):

@@ -21,6 +21,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 WEBHOOK_STORE = web.AppKey("webhook_store", WebhookStore)
 CLOCK: web.AppKey[Callable[[], int]] = web.AppKey("clock")
 """Unix ms now; tests put a fixed clock here."""
+RETENTION_MS = web.AppKey("retention_ms", int)
+"""RELAY_STREAM_RETENTION, in ms: how far back events are kept (and can be backfilled)."""
 
 ERRORS = (400, 401, 403, 429, 500, 503)
 """The error statuses every operation behind HTTP Basic may answer (429: too many wrong

@@ -2,7 +2,9 @@
 
 Validates the settings (an invalid one exits 2 before anything else), connects to Redis and reads
 what can lose accepted callbacks: persistence off, ``appendfsync no``, a ``maxmemory-policy`` that
-evicts, fewer replicas than RELAY_REDIS_MIN_REPLICAS. On Redis Cluster every primary is read.
+evicts, fewer replicas than RELAY_REDIS_MIN_REPLICAS; and whether RELAY_STREAM_RETENTION x the
+ingest rate (``--ingest-rate``, else what the streams hold over the time they span) x the bytes
+per retained event fits in half of ``maxmemory``. On Redis Cluster every primary is read.
 
 The judgements are pure functions of the settings and of facts read from Redis; only ``gather``
 talks to Redis. Exit codes: 0 fit (warnings may be printed), 1 an error (or a warning with
@@ -27,12 +29,17 @@ from relay.keys import Keys
 from relay.runtime import redis_url_in_use
 from relay.settings import Settings
 from relay.store.connect import RedisClient, connect, display_url
+from relay.store.event_log import EventLog
 
 MIN_VERSION = (6, 2)
 PLAIN_SECRETS = (
     "no RELAY_SECRET_KEYS: webhook secrets are stored in plain text, and anyone who can read "
     "Redis (or a copy of its files) can sign as the relay; set keys (docs/operations.md)"
 )
+RETAINED_EVENT_BYTES = 1850
+"""Redis memory per retained event: its stream entry (~1,220 B for a ~1 KB CallFire event) and
+its outcome log (~625 B: one webhook matched, one attempt), measured by ``python -m bench.retained``
+(docs/operations.md). Each further attempt record adds ~225 B."""
 Level = Literal["ok", "warning", "error"]
 
 
@@ -188,6 +195,35 @@ def spread_finding(shards: int, used: int, partitions: int) -> Finding:
     return Finding("ok", f"{partitions} partitions spread over all {shards} shards")
 
 
+def retention_finding(settings: Settings, rate: float | None, maxmemory: int, source: str) -> Finding:
+    """Whether RELAY_STREAM_RETENTION x the ingest rate x the bytes per retained event fits in
+    half of Redis's maxmemory (the other half: backlog, retries, dedup claims, webhooks). Pure."""
+    if rate is None:
+        return Finding("ok", "ingest rate not known yet (streams span under a minute; see --ingest-rate)")
+    need = settings.stream_retention * rate * RETAINED_EVENT_BYTES
+    text = (
+        f"RELAY_STREAM_RETENTION={settings.stream_retention:g}s x {rate:.1f} events/s ({source}) x "
+        f"{RETAINED_EVENT_BYTES} B = {need / 2**20:.0f} MiB"
+    )
+    if maxmemory <= 0:
+        return Finding("ok", f"{text}; maxmemory is unset")
+    if need > maxmemory / 2:
+        return Finding(
+            "warning",
+            f"{text}, over half of maxmemory ({maxmemory / 2**20:.0f} MiB): lower the retention or "
+            "raise maxmemory, or Redis fills and callbacks get 503",
+        )
+    return Finding("ok", f"{text}, within half of maxmemory ({maxmemory / 2**20:.0f} MiB)")
+
+
+async def _retention(redis: RedisClient, settings: Settings, maxmemory: int, rate: float | None) -> Finding:
+    source = "given"
+    if rate is None:
+        keys = Keys(settings.key_prefix, settings.partitions)
+        rate, source = await EventLog(redis, keys).ingest_rate(), "measured on the streams"
+    return retention_finding(settings, rate, maxmemory, source)
+
+
 async def _config(redis: RedisClient, **target: Any) -> dict[str, str]:
     found: dict[str, str] = {}
     for name in ("save", "appendfsync"):
@@ -197,26 +233,32 @@ async def _config(redis: RedisClient, **target: Any) -> dict[str, str]:
     return found
 
 
-async def gather(redis: RedisClient, settings: Settings) -> list[Finding]:
-    """Read every server (each primary of a cluster) and judge it."""
+async def gather(redis: RedisClient, settings: Settings, rate: float | None = None) -> list[Finding]:
+    """Read every server (each primary of a cluster) and judge it; and the memory retention
+    needs at ``rate`` events/s (None: the rate the streams show)."""
     if not isinstance(redis, RedisCluster):
         info = await redis.info()
         facts = facts_from("redis", info, await _config(redis))
-        return server_findings(facts, settings)
+        found = server_findings(facts, settings)
+        found.append(await _retention(redis, settings, int(info.get("maxmemory", 0)), rate))
+        return found
     await redis.initialize()
     primaries = redis.get_primaries()
-    found: list[Finding] = []
+    found = []
+    maxmemory = 0
     for node in primaries:
         info = await redis.info(target_nodes=node)
         facts = facts_from(node.name, info, await _config(redis, target_nodes=node))
         found.extend(server_findings(facts, settings))
+        maxmemory += int(info.get("maxmemory", 0))
     keys = Keys(settings.key_prefix, settings.partitions)
     used = {getattr(redis.get_node_from_key(stream), "name", "") for stream in keys.all_events()}
     found.append(spread_finding(len(primaries), len(used), settings.partitions))
+    found.append(await _retention(redis, settings, maxmemory, rate))
     return found
 
 
-async def run_check(settings: Settings, call_timeout: float) -> list[Finding]:
+async def run_check(settings: Settings, call_timeout: float, rate: float | None = None) -> list[Finding]:
     findings = settings_findings(settings, Settings.unknown_env())
     target = await redis_url_in_use(settings)
     if target is None:
@@ -230,7 +272,7 @@ async def run_check(settings: Settings, call_timeout: float) -> list[Finding]:
     )
     try:
         async with asyncio.timeout(call_timeout * 3):
-            findings.extend(await gather(redis, settings))
+            findings.extend(await gather(redis, settings, rate))
     except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         findings.append(Finding("error", f"cannot use Redis at {url}: {reason}"))
@@ -249,7 +291,7 @@ def _check_cmd(args: argparse.Namespace) -> int:
     findings: list[Finding] = []
 
     async def go() -> int:
-        findings.extend(await run_check(settings, args.timeout))
+        findings.extend(await run_check(settings, args.timeout, args.ingest_rate))
         return 0
 
     run_async(go)
@@ -264,11 +306,18 @@ def register(sub: Any) -> None:
         help="validate the configuration and the Redis it names",
         description="Validate the configuration, connect to Redis (every primary of a cluster) and "
         "warn about what can lose accepted callbacks: persistence off, appendfsync no, a "
-        "maxmemory-policy that evicts, too few replicas. Exit 0: fit; 1: an error (or a warning "
+        "maxmemory-policy that evicts, too few replicas, a stream retention that needs over half "
+        "of maxmemory. Exit 0: fit; 1: an error (or a warning "
         "with --strict); 2: invalid configuration.",
     )
     check.add_argument("--strict", action="store_true", help="treat warnings as failures")
     check.add_argument(
         "--timeout", type=float, default=3.0, help="seconds allowed per Redis call (default 3)"
+    )
+    check.add_argument(
+        "--ingest-rate",
+        type=float,
+        metavar="EVENTS_PER_S",
+        help="the events/s to size retention for (default: the rate the streams show)",
     )
     check.set_defaults(handler=_check_cmd)

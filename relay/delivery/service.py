@@ -98,9 +98,10 @@ class DeliveryService:
         )
         self.capacity = Capacity(settings.max_in_flight, least=settings.max_in_flight // 4)
         single_use = SingleUse(redis, keys, ttl=settings.delivery_timeout * 2 + 30)
+        self.dead_letters = DeadLetters(redis, keys)
         outcomes = Outcomes(
             store=self.store,
-            dead_letters=DeadLetters(redis, keys),
+            dead_letters=self.dead_letters,
             completer=self.completer,
             single_use=single_use,
             schedule=settings.retry_schedule,
@@ -213,12 +214,15 @@ class DeliveryService:
             await asyncio.sleep(self.sweep_every)
 
     async def sweep(self) -> int:
-        """Delete expired webhooks; forget idle hosts' latencies. How many were deleted.
+        """Delete expired webhooks; forget idle hosts' latencies; drop the dead letters older than
+        RELAY_DEAD_LETTER_RETENTION. How many webhooks were deleted.
 
         Candidates come from the cached view (no read of the whole table); each is read again
         before it is deleted, in case it was changed (its expiry moved) since the view saw it."""
         self.dispatcher.hosts.forget_idle()
         now_ms = self.clock.now_ms()
+        if self.settings.dead_letter_retention is not None:
+            await self.dead_letters.trim(now_ms, int(self.settings.dead_letter_retention * 1000))
         deleted = 0
         for candidate in self.view.all():
             if not _expired(candidate, now_ms):

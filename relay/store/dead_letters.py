@@ -9,7 +9,6 @@ JSON instead. The ``relay dead-letters`` commands and ``/v2/dead-letters`` both 
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,18 +19,15 @@ from relay.events import StreamEvent
 from relay.keys import Keys
 from relay.store.connect import RedisClient
 from relay.store.redeliver import queue_delivery
+from relay.store.streams import ENTRY_ID, is_entry_id
 
 KINDS = ("exhausted", "rejected", "gone", "refused", "disabled", "poison")
 """``rejected`` (a 3xx or 4xx answered once) is no longer written: every status but 410 is
 retried now. Letters of that kind written before are still listed and replayed."""
 
-LETTER_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
-"""What a dead letter's id (its stream entry id) looks like."""
-
-
-def is_letter_id(text: str) -> bool:
-    """A stream entry id: two unsigned 64-bit numbers. Pure."""
-    return LETTER_ID.fullmatch(text) is not None and all(int(p) < 2**64 for p in text.split("-"))
+LETTER_ID = ENTRY_ID
+"""A dead letter's id is its stream entry id."""
+is_letter_id = is_entry_id
 
 
 SKEW_MS = 60_000
@@ -196,12 +192,12 @@ class DeadLetters:
     async def get_many(self, letter_ids: list[str]) -> list[DeadLetter | None]:
         pipe = self.redis.pipeline(transaction=False)
         for letter_id in letter_ids:
-            if is_letter_id(letter_id):
+            if is_entry_id(letter_id):
                 pipe.xrange(self.keys.dead_letters, letter_id, letter_id, count=1)
         found = iter(await pipe.execute())
         out: list[DeadLetter | None] = []
         for letter_id in letter_ids:
-            entries = next(found) if is_letter_id(letter_id) else []
+            entries = next(found) if is_entry_id(letter_id) else []
             out.append(parse_letter(*entries[0]) if entries else None)
         return out
 
@@ -228,7 +224,7 @@ class DeadLetters:
         return total, page
 
     async def delete(self, letter_ids: list[str]) -> int:
-        wanted = [i for i in letter_ids if is_letter_id(i)]
+        wanted = [i for i in letter_ids if is_entry_id(i)]
         if not wanted:
             return 0
         return int(await self.redis.xdel(self.keys.dead_letters, *wanted))
@@ -264,4 +260,5 @@ class DeadLetters:
 
     async def trim(self, now_ms: int, retention_ms: int) -> int:
         """Drop the letters written longer than ``retention_ms`` ago; how many."""
-        return int(await self.redis.xtrim(self.keys.dead_letters, minid=str(max(0, now_ms - retention_ms))))
+        threshold = str(max(0, now_ms - retention_ms))
+        return int(await self.redis.xtrim(self.keys.dead_letters, minid=threshold, approximate=False))

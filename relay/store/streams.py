@@ -16,6 +16,7 @@ on Redis Cluster too.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,15 @@ MOVE_LIMIT = 500
 def is_nogroup(exc: BaseException) -> bool:
     """Redis has no such group (or stream): it restarted empty, or nobody created it yet."""
     return isinstance(exc, ResponseError) and str(exc).startswith("NOGROUP")
+
+
+ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+"""What a stream entry id looks like."""
+
+
+def is_entry_id(text: str) -> bool:
+    """A stream entry id: two unsigned 64-bit numbers. Pure."""
+    return ENTRY_ID.fullmatch(text) is not None and all(int(p) < 2**64 for p in text.split("-"))
 
 
 def id_tuple(entry_id: bytes | str) -> tuple[int, int]:
