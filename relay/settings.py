@@ -210,7 +210,8 @@ class Settings(BaseSettings):
     )
     stream_retention: Duration = Field(
         3600.0,
-        description="Acknowledged events are kept this long on the stream (for `events tail`).",
+        description="Acknowledged events are kept this long on the stream (for /v2/events, "
+        "backfill and `events tail`).",
     )
 
     # --- Webhooks API ----------------------------------------------------------------------
