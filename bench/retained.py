@@ -1,12 +1,12 @@
 """Bytes of Redis memory per retained event, for sizing RELAY_STREAM_RETENTION (and what
-``relay check`` multiplies by): ``python -m bench.retained [--events N]``.
+``relay check`` multiplies by): ``python -m bench.retained [--events N] [--matching M]``.
 
-A real Redis (the bench stage's), ``--matching`` webhooks matching every event (default 1), N realistic 1-event
-callbacks written by the ingest script, then a real worker (``relay work``) that delivers them
-all and acknowledges them. What stays is what retention keeps: each event's stream entry and its
-outcome log (the webhooks it matched, its attempt), plus the callback's dedup claim, which
-``RELAY_DEDUP_WINDOW`` keeps (sized separately). Measured as ``INFO memory`` deltas: after ingest,
-after delivery, and after deleting the dedup claims.
+A real Redis (the bench stage's), M webhooks matching every event (default 1), N realistic
+1-event callbacks written by the ingest script, then a real worker (``relay work``) that
+delivers them all and acknowledges them. What stays is what retention keeps: each event's stream
+entry and its outcome log (the webhooks it matched, its attempts), plus the callback's dedup
+claim, which ``RELAY_DEDUP_WINDOW`` keeps (sized separately). Measured as ``INFO memory``
+deltas: after ingest, after delivery, after deleting the dedup claims, then the outcome logs.
 """
 
 from __future__ import annotations

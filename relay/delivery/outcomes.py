@@ -132,11 +132,11 @@ class Outcomes:
         """Write the delivery's dead letter (before its entry is acknowledged), with the delivery's
         attempts as its event's log holds them and this last one."""
         outcome = "refused" if kind == "refused" else "dead"
-        if result is not None:
+        history = await self.completer.attempts.history(delivery.event.id, delivery.id)
+        if result is not None:  # read before this record is queued: it cannot be in there twice
             last = self._record(delivery, result, outcome)
         else:  # given up without an attempt (the webhook is disabled): noted all the same
             last = self._note(delivery, AttemptResult(status=None, seconds=0.0, error=reason), outcome)
-        history = await self.completer.attempts.history(delivery.event.id, delivery.id)
         fields = letter_fields(
             kind=kind,
             reason=reason,
