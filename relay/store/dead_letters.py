@@ -21,7 +21,7 @@ from relay.store.connect import RedisClient
 from relay.store.redeliver import queue_delivery
 from relay.store.streams import ENTRY_ID, is_entry_id
 
-KINDS = ("exhausted", "rejected", "gone", "refused", "disabled", "poison")
+KINDS = ("exhausted", "rejected", "gone", "refused", "disabled", "secret-unreadable", "poison")
 """``rejected`` (a 3xx or 4xx answered once) is no longer written: every status but 410 is
 retried now. Letters of that kind written before are still listed and replayed."""
 
