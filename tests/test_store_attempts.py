@@ -32,7 +32,7 @@ def test_matched_record_names_the_webhooks_and_the_entry() -> None:
 
 async def test_event_log_is_capped_newest_first_and_expires(redis: RedisClient, keys: Keys) -> None:
     """An event's log keeps the newest ``kept`` records, newest first, with the event TTL."""
-    attempts = Attempts(redis, keys, kept=2, event_ttl_ms=60_000)
+    attempts = Attempts(redis=redis, keys=keys, kept=2, event_ttl_ms=60_000)
     pipe = redis.pipeline(transaction=False)
     attempts.queue_event(pipe, "evt_x_0", [record(n).dumps() for n in (1, 2, 3)])
     await pipe.execute()
@@ -43,7 +43,7 @@ async def test_event_log_is_capped_newest_first_and_expires(redis: RedisClient, 
 
 async def test_history_is_one_deliverys_records(redis: RedisClient, keys: Keys) -> None:
     """A delivery's history leaves out the event's other deliveries and its matched record."""
-    attempts = Attempts(redis, keys, kept=10)
+    attempts = Attempts(redis=redis, keys=keys, kept=10)
     other = attempt_record(
         at=1, delivery_id="msg_y", attempt=1, outcome="delivered", status=200, seconds=0.0, error=None
     )
