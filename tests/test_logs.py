@@ -13,7 +13,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -21,6 +20,7 @@ import pytest
 import structlog
 
 from relay import logs
+from relay.clock import Clock
 from relay.settings import Settings
 from relay.store.connect import RedisClient
 from tests.callbacks import SECRET, signed
@@ -248,7 +248,7 @@ def test_timestamps_have_structlogs_iso_utc_format_and_the_current_time() -> Non
     (``2026-11-27T10:43:52.792283Z``), and it is the time the line was logged."""
     theirs = structlog.processors.TimeStamper(fmt="iso", utc=True)(None, "info", {})["timestamp"]
     before = datetime.now(UTC)
-    ours = logs._TIMESTAMP(None, "info", {})["timestamp"]
+    ours = logs.TIMESTAMP(None, "info", {})["timestamp"]
     after = datetime.now(UTC)
     assert ISO_UTC.match(theirs), theirs  # the pattern describes structlog's own format
     assert ISO_UTC.match(ours), ours
@@ -257,12 +257,11 @@ def test_timestamps_have_structlogs_iso_utc_format_and_the_current_time() -> Non
     assert before - slack <= stamped <= after + slack
 
 
-def test_timestamps_follow_the_clock_from_one_second_to_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_timestamps_follow_the_clock_from_one_second_to_the_next() -> None:
     """The date and time, formatted once per second, change with the second: instants in the
     same second, the next second, a minute on and back again each get their own exact time."""
     instants = [1_700_000_000.5, 1_700_000_000.75, 1_700_000_001.25, 1_700_000_061.125, 1_700_000_000.0625]
     clock = iter(instants)
-    monkeypatch.setattr(logs, "time", SimpleNamespace(time=lambda: next(clock)))
-    stamp = logs._Timestamp()
+    stamp = logs.Timestamp(Clock(now=lambda: next(clock)))
     got = [stamp(None, "info", {})["timestamp"] for _ in instants]
     assert got == [datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") for t in instants]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from relay.store.connect import RedisClient
 from relay.store.scripts import ACQUIRE, COMPLETE, INGEST, SETTLE, TAKE, WRITE, Script, ScriptPipeline, run
@@ -30,6 +30,18 @@ async def test_in_a_pipeline_only_the_forgotten_calls_are_sent_again(redis: Redi
     replies = await pipe.execute()
     assert replies == [1, [f"{prefix}:a".encode(), b"1"], 2, [f"{prefix}:b".encode(), b"2"]]
     assert await redis.get(f"{prefix}:counter") == b"2"
+
+
+async def test_without_resend_the_script_is_loaded_and_noscript_left_in_place(
+    redis: RedisClient, prefix: str
+) -> None:
+    """``execute(resend=False)``: the caller sends the forgotten calls again itself, and they work."""
+    await redis.script_flush()
+    pipe = ScriptPipeline(redis)
+    pipe.call(ECHO, [f"{prefix}:a"], [1])
+    (reply,) = await pipe.execute(resend=False)
+    assert isinstance(reply, NoScriptError)
+    assert await redis.script_exists(ECHO.sha) == [True]
 
 
 async def test_a_script_error_is_raised_by_run(redis: RedisClient) -> None:

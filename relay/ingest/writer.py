@@ -23,7 +23,7 @@ from relay.catalog import event_key
 from relay.ingest.parsing import Callback
 from relay.keys import Keys
 from relay.store.connect import RedisClient
-from relay.store.scripts import INGEST
+from relay.store.scripts import INGEST, ScriptPipeline
 
 log = structlog.get_logger("relay.ingest")
 
@@ -50,7 +50,7 @@ def _per_call(calls: list[_Call], reply: object) -> list[object]:
     return [reply] * len(calls)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class _Call:
     keys: list[str]
     args: list[str | bytes | int]
@@ -121,7 +121,7 @@ class IngestWriter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
         # No timer per request: the flusher answers every call by its deadline (see _expire).
-        self._queue.append(_Call(keys, args, future, loop.time() + self.timeout))
+        self._queue.append(_Call(keys=keys, args=args, future=future, deadline=loop.time() + self.timeout))
         self._wakeup.set()
         return future
 
@@ -158,9 +158,8 @@ class IngestWriter:
             async with asyncio.timeout_at(min(call.deadline for call in batch)):
                 results = await self._send(batch)
                 retry = [c for c, r in zip(batch, results, strict=True) if isinstance(r, NoScriptError)]
-                if retry:  # Redis restarted and forgot the script
-                    await INGEST.load(self.redis)
-                    again = await self._send(retry)
+                if retry:  # Redis restarted and forgot the script (loaded again by now): these
+                    again = await self._send(retry)  # go again, each with its replica barrier
                     results = [again.pop(0) if isinstance(r, NoScriptError) else r for r in results]
         except RedisClusterException as exc:  # e.g. no node reachable: as unavailable as Redis gets
             results = [RedisError(f"Redis Cluster: {exc}")] * len(batch)
@@ -180,11 +179,11 @@ class IngestWriter:
         slot), then the replica barriers; each call's result, in order."""
         step = 1 if isinstance(self.redis, RedisCluster) else CALLBACKS_PER_SCRIPT
         chunks = [batch[i : i + step] for i in range(0, len(batch), step)]
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = ScriptPipeline(self.redis)
         for chunk in chunks:
             self.ingest_call(pipe, chunk)
-        groups = await self._replica_barriers(pipe, batch) if self.min_replicas else []
-        replies = list(await pipe.execute(raise_on_error=False))
+        groups = await self._replica_barriers(pipe.pipe, batch) if self.min_replicas else []
+        replies = await pipe.execute(resend=False)
         results = [r for chunk, reply in zip(chunks, replies, strict=False) for r in _per_call(chunk, reply)]
         barriers = replies[len(chunks) :]
         for index, members in enumerate(groups):
@@ -202,12 +201,11 @@ class IngestWriter:
             return None
         return reply if isinstance(reply, Exception) else NotReplicated(reply)
 
-    def ingest_call(self, pipe: Any, calls: list[_Call]) -> None:
-        """THE call of the INGEST script: one, on ``pipe``, writing ``calls`` in order. (EVALSHA
-        through ``execute_command``: a cluster pipeline refuses ``pipe.evalsha()``.)"""
+    def ingest_call(self, pipe: ScriptPipeline, calls: list[_Call]) -> None:
+        """THE call of the INGEST script: one, on ``pipe``, writing ``calls`` in order."""
         keys = [key for call in calls for key in call.keys]
         args = [arg for call in calls for arg in call.args]
-        pipe.execute_command("EVALSHA", INGEST.sha, len(keys), *keys, self.window_ms, *args)
+        pipe.call(INGEST, keys, [self.window_ms, *args])
 
     def _wait_ms(self) -> int:
         return max(1, int(self.timeout * 500))

@@ -30,6 +30,9 @@ class ScriptPipeline:
 
     ``execute`` returns every reply, errors as values. A script call answered NOSCRIPT has its
     script loaded and is sent once more (the other commands are not), its reply put in its place.
+    ``execute(resend=False)`` loads the forgotten scripts but leaves their calls' NOSCRIPT in
+    place, for a caller whose calls must be sent again with other commands (the ingest writer's
+    replica barriers).
     """
 
     def __init__(self, redis: RedisClient) -> None:
@@ -44,12 +47,14 @@ class ScriptPipeline:
         self._calls[len(self.pipe)] = (script, command)
         self.pipe.execute_command(*command)
 
-    async def execute(self) -> list[Any]:
+    async def execute(self, *, resend: bool = True) -> list[Any]:
         replies = list(await self.pipe.execute(raise_on_error=False))
         forgotten = [i for i in self._calls if isinstance(replies[i], NoScriptError)]
         if forgotten:
             for script in {self._calls[i][0] for i in forgotten}:
                 await script.load(self.redis)
+            if not resend:
+                return replies
             again = self.redis.pipeline(transaction=False)
             for i in forgotten:
                 again.execute_command(*self._calls[i][1])
