@@ -26,6 +26,9 @@ def parse(argv: list[str]) -> Options:
     parser.add_argument(
         "--no-wrk", action="store_true", help="use the aiohttp generator even if wrk is there"
     )
+    parser.add_argument(
+        "--baseline", default="main", help="tracing: the git revision to compare with (default main)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"where results go (default {RESULTS})")
     args = parser.parse_args(argv)
     suites = tuple(s.strip() for s in args.only.split(",")) if args.only else DEFAULT_SUITES
@@ -35,7 +38,9 @@ def parse(argv: list[str]) -> Options:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
     cfg = (QUICK if args.quick else FULL).with_rounds(args.rounds)
-    return Options(cfg=cfg, suites=suites, out_dir=args.out, prefer_wrk=not args.no_wrk)
+    return Options(
+        cfg=cfg, suites=suites, out_dir=args.out, prefer_wrk=not args.no_wrk, baseline=args.baseline
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,11 +22,13 @@ from bench.matching import run_matching
 from bench.memory import peak_rows, run_memory
 from bench.results import Report, Row, machine, table, write
 from bench.stage import Stage
+from bench.tracing import run_tracing
 
 SUITES = (
     "ingest", "listeners", "delivery", "fanout", "matching", "freshness", "e2e", "memory", "profile",
+    "tracing",
 )  # fmt: skip
-DEFAULT_SUITES = tuple(s for s in SUITES if s != "profile")
+DEFAULT_SUITES = tuple(s for s in SUITES if s not in ("profile", "tracing"))
 
 
 @dataclass
@@ -35,6 +37,8 @@ class Options:
     suites: tuple[str, ...]
     out_dir: Path
     prefer_wrk: bool = True
+    baseline: str = "main"
+    """The code ``tracing`` compares against (a git revision)."""
 
 
 async def _suite(
@@ -57,6 +61,8 @@ async def _suite(
         return await run_e2e(stage, cfg)
     if name == "memory":
         return await run_memory(stage, cfg.small_backlog_events, cfg.backlog_events, cfg.memory_seconds)
+    if name == "tracing":
+        return await run_tracing(stage, gen, cfg, opts.baseline)
     if name == "profile":
         return [], await run_profile(stage, gen, cfg, opts.out_dir / "profiles", report.stem())
     raise ValueError(f"unknown benchmark {name!r}")

@@ -68,8 +68,14 @@ class Stage:
 
     async def relay(self, role: str, name: str | None = None, **settings: str) -> Proc:
         """``python -m relay serve|work`` against this stage's Redis, ready when it answers."""
+        return await self.relay_in({}, role, name, **settings)
+
+    async def relay_in(
+        self, more: dict[str, str], role: str, name: str | None = None, **settings: str
+    ) -> Proc:
+        """``relay`` with ``more`` in the process's environment (``PYTHONPATH``, ``OTEL_*``)."""
         port = free_port()
-        env = relay_env(self.redis_url, port, partitions=str(PARTITIONS), **settings)
+        env = {**relay_env(self.redis_url, port, partitions=str(PARTITIONS), **settings), **more}
         proc = spawn(name or f"relay-{role}-{port}", [PYTHON, "-m", "relay", role], self.log_dir, env, port)
         return await self._ready(proc, "/readyz")
 

@@ -23,6 +23,7 @@ from relay.ingest.writer import IngestWriter
 from relay.keys import GROUP, Keys
 from relay.settings import Settings
 from relay.store.connect import RedisClient
+from relay.tracing import Tracing
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS: web.AppKey[RedisClient] = web.AppKey("redis")
@@ -57,10 +58,11 @@ def create_app(
     listener: bool = True,
     api: bool = True,
     workers: int = 0,
+    tracing: Tracing | None = None,
 ) -> web.Application:
     """The listener and the Webhooks API for ``relay serve``; ``workers`` delivery loops for
     ``relay work``; all of them for ``relay run``. Probes and metrics always. Returns the public
-    application; the admin one is ``admin_app(app)``."""
+    application; the admin one is ``admin_app(app)``. ``tracing``: off unless given."""
     keys = keys_for(settings)
     readiness = Readiness(redis)
     app = _application(settings, redis, keys, readiness)
@@ -68,9 +70,9 @@ def create_app(
         app[ADMIN] = _application(settings, redis, keys, readiness)
     setup_health(app, readiness)
     if listener:
-        _setup_ingest(app, settings, redis, keys)
+        _setup_ingest(app, settings, redis, keys, tracing)
     if workers > 0:
-        setup_delivery(app, settings, redis, keys, readiness, workers)
+        setup_delivery(app, settings, redis, keys, readiness, workers, tracing)
     streams = [*keys.all_events(), *(keys.deliveries(p) for p in range(keys.partitions))]
     backlog = Backlog(redis=redis, streams=streams, group=GROUP) if workers > 0 else None
     setup_admin(app, settings, redis, keys, api=api, backlog=backlog)
@@ -95,7 +97,9 @@ def setup_admin(
         setup_console(admin, settings, redis, keys)
 
 
-def _setup_ingest(app: web.Application, settings: Settings, redis: RedisClient, keys: Keys) -> None:
+def _setup_ingest(
+    app: web.Application, settings: Settings, redis: RedisClient, keys: Keys, tracing: Tracing | None
+) -> None:
     writer = IngestWriter(
         redis,
         keys,
@@ -103,7 +107,7 @@ def _setup_ingest(app: web.Application, settings: Settings, redis: RedisClient, 
         timeout=settings.redis_timeout,
         min_replicas=settings.redis_min_replicas,
     )
-    setup_listener(app, Listener(settings, writer))
+    setup_listener(app, Listener(settings, writer, tracing))
 
     async def writer_lifecycle(_: web.Application) -> AsyncIterator[None]:
         await writer.start()

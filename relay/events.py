@@ -30,9 +30,11 @@ class StreamEvent:
     index: int
     json: bytes
     """The event's JSON exactly as CallFire sent it."""
+    traceparent: str = ""
+    """The W3C trace context of its callback's trace (``relay.tracing``); empty when not traced."""
 
     def to_fields(self) -> dict[str, str | bytes | int]:
-        return {
+        fields: dict[str, str | bytes | int] = {
             "resource": self.resource,
             "event": self.event,
             "event_key": self.event_key,
@@ -44,6 +46,9 @@ class StreamEvent:
             "index": self.index,
             "json": self.json,
         }
+        if self.traceparent:
+            fields["traceparent"] = self.traceparent
+        return fields
 
     @classmethod
     def from_fields(cls, fields: dict[bytes, bytes]) -> StreamEvent:
@@ -60,6 +65,7 @@ class StreamEvent:
             callback=fields[b"callback"].decode(),
             index=int(fields[b"index"]),
             json=fields[b"json"],
+            traceparent=fields.get(b"traceparent", b"").decode(errors="replace"),
         )
 
     @property

@@ -17,6 +17,7 @@ from relay.health import Checks
 from relay.http_server import Runner, make_runner
 from relay.settings import Settings
 from relay.store.connect import RedisClient, connect
+from relay.tracing import Tracing
 
 log = structlog.get_logger("relay")
 
@@ -84,8 +85,9 @@ async def serve_until_signalled(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    tracing = Tracing.from_environment()
     async with redis_for(settings) as redis:
-        app = create_app(settings, redis, listener=listener, api=api, workers=workers)
+        app = create_app(settings, redis, listener=listener, api=api, workers=workers, tracing=tracing)
         served: list[tuple[web.Application, str, int | None]] = [(app, settings.host, settings.port)]
         if ADMIN in app:
             served.append((app[ADMIN], settings.admin_bind, settings.admin_port))
@@ -120,5 +122,6 @@ async def serve_until_signalled(
                         await runner.cleanup()
             except TimeoutError:
                 log.error("relay did not close in time; exiting anyway", role=role)
+            await asyncio.to_thread(tracing.shutdown)  # the spans still buffered are exported
     log.info("relay stopped", role=role)
     return EXIT_STALLED if stalled else 0

@@ -27,15 +27,17 @@ from relay.clock import Clock
 from relay.delivery.acks import Completer, Completion
 from relay.delivery.capacity import Capacity
 from relay.delivery.client import Sender
-from relay.delivery.hosts import HostGates
-from relay.delivery.message import Delivery, Prepared
+from relay.delivery.hosts import HostGates, host_of
+from relay.delivery.message import Delivery, OutboundRequest, Prepared
 from relay.delivery.outcomes import Outcomes
+from relay.delivery.policy import AttemptResult
 from relay.delivery.retry import Retry, put_off
 from relay.delivery.single_use import Lease, SingleUse
 from relay.events import StreamEvent
 from relay.store.attempts import matched_record
 from relay.store.streams import Entry
 from relay.store.webhooks import WebhookStore
+from relay.tracing import TRACEPARENT, Tracing, end, traceparent
 from relay.webhooks.matching import wants
 from relay.webhooks.model import Webhook
 from relay.webhooks.sealing import SecretUnreadable
@@ -81,6 +83,7 @@ class Dispatcher:
     in_flight: dict[EntryKey, _Pending] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _prepared: dict[int, Prepared] = field(default_factory=dict)
+    tracing: Tracing = field(default_factory=Tracing)
 
     def dispatch(self, entry: Entry) -> None:
         """Start handling ``entry``, for which one slot is reserved (unless it is being handled
@@ -180,7 +183,7 @@ class Dispatcher:
             async with asyncio.timeout(self.budget):
                 return await self._unusual(delivery, now_webhook)
         try:
-            result = await self.sender.send(request)
+            result = await (self._traced(delivery, request) if self.tracing.on else self.sender.send(request))
         except BaseException:
             self.hosts.leave(host)
             raise
@@ -190,6 +193,25 @@ class Dispatcher:
             return None
         async with asyncio.timeout(self.budget):
             return await self.outcomes.settle(delivery, webhook, result, None)
+
+    async def _traced(self, delivery: Delivery, request: OutboundRequest) -> AttemptResult:
+        """One attempt in a span of its event's trace; the subscriber gets the span's context in a
+        ``traceparent`` header. (Only with tracing on: off, callers send directly.)"""
+        attributes = {
+            "relay.webhook.id": delivery.webhook_id,
+            "relay.delivery.id": delivery.id,
+            "relay.delivery.attempt": delivery.attempt,
+            "server.address": host_of(request.url),
+        }
+        span = self.tracing.delivery(delivery.event.traceparent, attributes)
+        request.headers[TRACEPARENT] = traceparent(span)
+        try:
+            result = await self.sender.send(request)
+        except BaseException as exc:
+            end(span, error=type(exc).__name__)
+            raise
+        end(span, http__response__status_code=result.status, error=result.error)
+        return result
 
     async def _unbuildable(self, delivery: Delivery, error: Exception) -> None:
         async with asyncio.timeout(self.budget):
@@ -239,7 +261,7 @@ class Dispatcher:
                 return await self.outcomes.secret_unreadable(delivery), None
             await self._unbuildable(delivery, exc)
             return None, None
-        result = await self.sender.send(request)
+        result = await (self._traced(delivery, request) if self.tracing.on else self.sender.send(request))
         retry = await self.outcomes.settle(delivery, webhook, result, token)
         return retry, None if result.refused else result.seconds
 

@@ -35,6 +35,7 @@ from relay.store.connect import RedisClient
 from relay.store.dead_letters import DeadLetters
 from relay.store.streams import Streams
 from relay.store.webhooks import WebhookStore
+from relay.tracing import Tracing
 from relay.webhooks.model import Webhook
 from relay.webhooks.sealing import Opener
 from relay.webhooks.view import WebhookView
@@ -70,6 +71,7 @@ class DeliveryService:
         workers: int = 1,
         clock: Clock = SYSTEM,
         sweep_every: float = SWEEP_EVERY,
+        tracing: Tracing | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -118,6 +120,7 @@ class DeliveryService:
             capacity=self.capacity,
             clock=clock,
             budget=settings.delivery_timeout * 2 + 30,
+            tracing=tracing or Tracing(),
         )
         self.ready = asyncio.Event()
         self.stopping = asyncio.Event()

@@ -11,6 +11,7 @@ from relay.health import Readiness
 from relay.keys import Keys
 from relay.settings import Settings
 from relay.store.connect import RedisClient
+from relay.tracing import Tracing
 
 DELIVERY = web.AppKey("delivery", DeliveryService)
 
@@ -22,9 +23,10 @@ def setup_delivery(
     keys: Keys,
     readiness: Readiness,
     workers: int,
+    tracing: Tracing | None = None,
 ) -> DeliveryService:
     """Start ``workers`` delivery workers with the app, stop them (draining) with it."""
-    service = DeliveryService(settings, redis, keys, workers=workers)
+    service = DeliveryService(settings, redis, keys, workers=workers, tracing=tracing)
     app[DELIVERY] = service
     readiness.add("delivery", service.problem)
     readiness.liveness.add("delivery", service.stall)

@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 import structlog
 from aiohttp import web
+from opentelemetry.trace import Span
 from redis.exceptions import RedisError
 
 from relay import metrics
@@ -27,6 +30,7 @@ from relay.ingest.signature import BAD_SIGNATURE, WRONG_WEBHOOK, SignatureCheck
 from relay.ingest.writer import IngestWriter
 from relay.settings import Settings
 from relay.signing import CALLFIRE_HEADER
+from relay.tracing import Tracing, end, traceparent
 
 log = structlog.get_logger("relay.listener")
 
@@ -36,6 +40,15 @@ _ACCEPTED = metrics.CALLBACKS.labels("accepted")  # bound once: every callback c
 _DUPLICATE = metrics.CALLBACKS.labels("duplicate")
 _DUPLICATE_BODY = orjson.dumps({"status": "duplicate", "events": 0})
 _UNAVAILABLE = (RedisError, ConnectionError, OSError, TimeoutError)
+T = TypeVar("T")
+
+
+def _failure(done: asyncio.Future[int]) -> str | None:
+    """What a finished write came to, for its span: None when it was written."""
+    if done.cancelled():
+        return "cancelled"
+    exc = done.exception()
+    return None if exc is None else str(exc) or type(exc).__name__
 
 
 @functools.cache  # as many as RELAY_MAX_EVENTS_PER_CALLBACK at most
@@ -46,9 +59,10 @@ def _accepted_body(events: int) -> bytes:
 class Listener:
     """The ingest edge: everything it needs, built once per process; ``receive`` is the route."""
 
-    def __init__(self, settings: Settings, writer: IngestWriter) -> None:
+    def __init__(self, settings: Settings, writer: IngestWriter, tracing: Tracing | None = None) -> None:
         self.settings = settings
         self.writer = writer
+        self.tracing = tracing or Tracing()
         self.signatures = SignatureCheck(settings.callfire_secrets, allow_unsigned=settings.allow_unsigned)
         self.log = log.bind()  # bound once: the logging configured when the process started
         self.limiter = failure_limiter(settings.auth_failure_limit, settings.auth_failure_window)
@@ -111,24 +125,65 @@ class Listener:
         return callback
 
     async def receive(self, request: web.Request) -> web.Response:
-        """The route: 200 once the callback is durable (or a repeat); a refusal otherwise."""
-        body = await self._read(request)
-        started = time.perf_counter()
-        callback = self._checked(request, body)
+        """The route: 200 once the callback is durable (or a repeat); a refusal otherwise. With
+        tracing on, the whole of it is the trace's root span (``relay.tracing``), with a
+        ``verify`` and a ``write`` step; off, ``span`` stays None and nothing else is done."""
+        span = self.tracing.ingest() if self.tracing.on else None
         try:
-            appended = await self.writer.submit(callback, int(time.time() * 1000))
-        except _UNAVAILABLE as exc:
-            self.log.warning(
-                "callback not durable", callback=callback.digest.hex()[:16], error=type(exc).__name__
+            body = await self._read(request)
+            started = time.perf_counter()
+            if span is None:
+                callback = self._checked(request, body)
+                future = self.writer.submit(callback, int(time.time() * 1000))
+            else:
+                callback = self._step(span, "verify", self._checked, request, body)
+                future = self._step(span, "write", self._traced_write, callback, span)
+            try:
+                appended = await future
+            except _UNAVAILABLE as exc:
+                self.log.warning(
+                    "callback not durable", callback=callback.digest.hex()[:16], error=type(exc).__name__
+                )
+                raise self._refuse(
+                    "unavailable",
+                    503,
+                    "the relay cannot store the callback now; retry later",
+                    **{"Retry-After": RETRY_AFTER_SECONDS},
+                ) from None
+            metrics.ENQUEUE_SECONDS.observe(time.perf_counter() - started)
+            response = web.Response(body=self._accepted(callback, appended), content_type="application/json")
+        except BaseException as exc:
+            if span is not None:
+                status = exc.status if isinstance(exc, ApiError) else None
+                end(span, error=str(exc) or type(exc).__name__, http__response__status_code=status)
+            raise
+        if span is not None:
+            end(
+                span,
+                http__response__status_code=200,
+                relay__callback__digest=callback.digest.hex(),
+                relay__events=len(callback.events),
+                relay__outcome="accepted" if appended > 0 else "duplicate",
             )
-            raise self._refuse(
-                "unavailable",
-                503,
-                "the relay cannot store the callback now; retry later",
-                **{"Retry-After": RETRY_AFTER_SECONDS},
-            ) from None
-        metrics.ENQUEUE_SECONDS.observe(time.perf_counter() - started)
-        return web.Response(body=self._accepted(callback, appended), content_type="application/json")
+        return response
+
+    def _step(self, parent: Span, name: str, work: Callable[..., T], *args: Any) -> T:
+        """``work(*args)`` in a span ``name`` under ``parent``; the span ends when the work (or the
+        future it gives) is done."""
+        span = self.tracing.step(parent, name)
+        try:
+            result = work(*args)
+        except BaseException as exc:
+            end(span, error=str(exc) or type(exc).__name__)
+            raise
+        if isinstance(result, asyncio.Future):
+            result.add_done_callback(lambda done: end(span, error=_failure(done)))
+        else:
+            end(span)
+        return result
+
+    def _traced_write(self, callback: Callback, span: Span) -> asyncio.Future[int]:
+        return self.writer.submit(callback, int(time.time() * 1000), traceparent(span))
 
     def _accepted(self, callback: Callback, appended: int) -> bytes:
         """The 200's body, counted and logged: accepted, or a duplicate inside the window."""

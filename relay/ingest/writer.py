@@ -94,10 +94,12 @@ class IngestWriter:
                 call.future.set_exception(ConnectionError("the relay is shutting down"))
         self._queue.clear()
 
-    def call_for(self, callback: Callback, received_at: int) -> tuple[list[str], list[str | bytes | int]]:
+    def call_for(
+        self, callback: Callback, received_at: int, traceparent: str = ""
+    ) -> tuple[list[str], list[str | bytes | int]]:
         """The callback's keys and arguments in an INGEST call: the fields of
         ``StreamEvent.to_fields()`` for each of its events (``events_of`` makes the same events,
-        field for field)."""
+        field for field); ``traceparent``: its trace's context, when it is traced."""
         digest = callback.digest
         digest_hex = digest.hex()
         partition = self.keys.partition_of(digest)
@@ -105,19 +107,20 @@ class IngestWriter:
         cf_id = "" if callback.webhook_id is None else callback.webhook_id
         args: list[str | bytes | int] = [
             len(callback.events), cf_id, callback.webhook_name or "", received_at, digest_hex,
+            traceparent,
         ]  # fmt: skip
         for e in callback.events:
             timestamp = "" if e.timestamp is None else e.timestamp
             args += (e.resource_type, e.event_type, event_key(e.event_type), timestamp, e.text)
         return keys, args
 
-    def submit(self, callback: Callback, received_at: int) -> asyncio.Future[int]:
+    def submit(self, callback: Callback, received_at: int, traceparent: str = "") -> asyncio.Future[int]:
         """Queue the callback's write; the future gives the script's reply (1: appended, 0: a
         repeat inside the window) once Redis acknowledged it, or the error that stopped it:
         ``redis.RedisError``, ``ConnectionError`` or ``TimeoutError`` when Redis did not
         acknowledge the write in time. The write may still land, and then the dedup claim makes
         CallFire's retry of the same body a no-op, so nothing is enqueued twice."""
-        keys, args = self.call_for(callback, received_at)
+        keys, args = self.call_for(callback, received_at, traceparent)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
         # No timer per request: the flusher answers every call by its deadline (see _expire).

@@ -80,14 +80,18 @@ INGEST = Script(
 -- Claim callback bodies and append their events: each callback all or nothing, in order.
 -- Two KEYS per callback: its dedup claim, its events stream. ARGV[1] dedup window (ms); then per
 -- callback: its number of events n; what its events share: CallFire webhook id, its name,
--- received at (ms), callback digest; then five values per event: resource, event, event key,
--- timestamp, JSON. The entry's fields are StreamEvent.to_fields().
+-- received at (ms), callback digest, trace context ('' when not traced); then five values per
+-- event: resource, event, event key, timestamp, JSON. The entry's fields are
+-- StreamEvent.to_fields() (``traceparent`` only when there is one).
 -- Returns, per callback, the events appended: 0 for a repeat inside the window.
 local appended = {}
 local a = 2
+local untraced = {}
 for k = 1, #KEYS, 2 do
   local n = tonumber(ARGV[a])
-  local first = a + 5
+  local first = a + 6
+  local extra = untraced
+  if ARGV[a + 5] ~= '' then extra = {'traceparent', ARGV[a + 5]} end
   if redis.call('EXISTS', KEYS[k]) == 1 then
     appended[#appended + 1] = 0
   else
@@ -96,7 +100,8 @@ for k = 1, #KEYS, 2 do
       redis.call('XADD', KEYS[k + 1], '*',
         'resource', ARGV[e], 'event', ARGV[e + 1], 'event_key', ARGV[e + 2],
         'cf_webhook_id', ARGV[a + 1], 'cf_webhook_name', ARGV[a + 2], 'timestamp', ARGV[e + 3],
-        'received_at', ARGV[a + 3], 'callback', ARGV[a + 4], 'index', i, 'json', ARGV[e + 4])
+        'received_at', ARGV[a + 3], 'callback', ARGV[a + 4], 'index', i, 'json', ARGV[e + 4],
+        unpack(extra))
     end
     -- The claim is written last: if an append fails, nothing is claimed and a retry is not a
     -- replay. (A failure ends the whole call: the callbacks before it stay written and claimed.)
