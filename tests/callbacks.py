@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+from relay.callback import parse_callback
+from relay.events import StreamEvent, events_of
 from relay.signing import CALLFIRE_HEADER, callfire_signature
 
 SECRET = "cf-test-secret"
@@ -53,3 +55,9 @@ def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
         CALLFIRE_HEADER: callfire_signature(secret.encode(), body),
         "Content-Type": "application/json",
     }
+
+
+def stream_event(event: dict[str, Any] | None = None, received_at: int = 1) -> StreamEvent:
+    """One event as its stream entry holds it (an OutboundCall Finished by default)."""
+    (found,) = events_of(parse_callback(callback_body(event or call_event())), received_at)
+    return found

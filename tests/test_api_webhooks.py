@@ -180,3 +180,55 @@ async def test_unreachable_redis_is_503(settings: Any) -> None:
     finally:
         await client.close()
         await dead.aclose()
+
+
+ANSWERED = {"resource.finalCallResult": {"$in": ["LA", "AM"]}}
+BIG_ID = {"resource.id": 7420017300281076001}
+
+
+async def test_filter_is_stored_and_returned(client: Any) -> None:
+    """A filter given on create comes back on get as sent, integers past 2^53 exact."""
+    webhook_id = await create(client, filter={**ANSWERED, **BIG_ID})
+    resp = await client.get(f"/v2/webhooks/{webhook_id}", headers=AUTH)
+    assert b'"resource.id":7420017300281076001' in await resp.read()
+    assert (await resp.json())["filter"] == {**ANSWERED, **BIG_ID}
+
+
+async def test_put_sets_changes_and_removes_the_filter(client: Any) -> None:
+    """PUT sets a filter, a later PUT without it keeps it, and "filter": null removes it."""
+    webhook_id = await create(client)
+    assert "filter" not in await get_json(client, f"/v2/webhooks/{webhook_id}")
+    for body, expected in [
+        ({"filter": ANSWERED}, ANSWERED),
+        ({"name": "x"}, ANSWERED),
+        ({"filter": None}, None),
+    ]:
+        resp = await client.put(f"/v2/webhooks/{webhook_id}", json=body, headers=AUTH)
+        assert resp.status == 200, await resp.text()
+        assert (await get_json(client, f"/v2/webhooks/{webhook_id}")).get("filter") == expected
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (
+            {"resource.finalCallResult": {"$in": "LA"}},
+            "filter.resource.finalCallResult.$in: must be a non-empty list",
+        ),
+        ({"resource.x": {"$regex": "a"}}, "filter.resource.x.$regex: unknown operator"),
+        ({"$or": [{"a": 1}, 2]}, "filter.$or.1: must be a filter object"),
+        ({f"k{n}": n for n in range(64)}, "filter: has more than 64 nodes"),
+        ("LA", "filter: must be a JSON object"),
+    ],
+)
+async def test_bad_filter_is_400_naming_the_part(client: Any, bad: Any, message: str) -> None:
+    """A filter outside the grammar or the limits gets 400 naming the part at fault, on create and
+    on update, and the stored webhook is left as it was."""
+    resp = await client.post("/v2/webhooks", json=webhook_body(filter=bad), headers=AUTH)
+    assert resp.status == 400
+    assert (await resp.json())["message"].startswith(message), await resp.text()
+    webhook_id = await create(client, filter=ANSWERED)
+    resp = await client.put(f"/v2/webhooks/{webhook_id}", json={"filter": bad}, headers=AUTH)
+    assert resp.status == 400
+    assert (await resp.json())["message"].startswith(message)
+    assert (await get_json(client, f"/v2/webhooks/{webhook_id}"))["filter"] == ANSWERED

@@ -50,6 +50,11 @@ ERRORS = [
         "--secret-file: cannot",
     ),
     (("show", "424242"), "no webhook with id 424242"),
+    ((*CALL, "Finished", "--callback", "http://a/", "--filter", "{"), "--filter: is not valid JSON"),
+    (
+        (*CALL, "Finished", "--callback", "http://a/", "--filter", '{"a": {"$in": 1}}'),
+        "filter.a.$in: must be",
+    ),
 ]
 
 
@@ -106,3 +111,12 @@ def test_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: tuple[str
     code, out, err = run(capsys, *argv)
     assert (code, out) == (1, "")
     assert len(err.strip().splitlines()) == 1 and message in err
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_create_with_a_filter(capsys: pytest.CaptureFixture[str]) -> None:
+    """--filter takes the filter as JSON; show prints it back."""
+    answered = {"resource.finalCallResult": {"$in": ["LA", "AM"]}}
+    code, out, _ = run(capsys, *CALL, "Finished", "--callback", "http://a/", "--filter", json.dumps(answered))
+    assert code == 0
+    assert json.loads(run(capsys, "show", out.strip())[1])["filter"] == answered

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import orjson
 import pytest
 
 from relay.settings import Settings
@@ -65,3 +66,30 @@ async def test_matching_table(
             if w is not None
         }
         assert planned == expected
+
+
+async def test_filters_pick_the_events_delivered(
+    make_settings: Callable[..., Settings], redis: RedisClient
+) -> None:
+    """A filtered webhook receives only the events its filter holds for, an unfiltered one all;
+    the events it does not want are acknowledged, not retried."""
+    async with open_harness(make_settings, redis) as h:
+        await h.webhook("/all")
+        await h.webhook("/answered", filter={"resource.finalCallResult": {"$in": ["LA", "AM"]}})
+        await h.webhook("/campaign", filter={"resource.campaignId": 7420017300281076001})
+        await h.start()
+        results = ["LA", "BUSY", "AM", "NO_ANS"]
+        for n, result in enumerate(results):
+            event = call_event(call_id=100 + n)
+            event["resource"]["finalCallResult"] = result
+            event["resource"]["campaignId"] = 7420017300281076001 if n == 3 else 7420017300281076000
+            await h.publish(event)
+        await h.sink.wait_for(len(results) + 3)
+        await h.settled()
+
+        def call_ids(path: str) -> set[int]:
+            return {orjson.loads(r.body)["events"][0]["resource"]["id"] for r in h.sink.at(path)}
+
+        assert call_ids("/all") == {100, 101, 102, 103}
+        assert call_ids("/answered") == {100, 102}
+        assert call_ids("/campaign") == {103}

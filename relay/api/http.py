@@ -18,14 +18,18 @@ _INTEGER = re.compile(r"-?[0-9]+")
 
 
 def describe(exc: ValidationError, where: str) -> str:
-    """``"callback: must be an absolute http:// or https:// URL; events: ..."``."""
+    """``"callback: must be an absolute http:// or https:// URL; events: ..."``; a filter's fault
+    as ``filter.resource.finalCallResult.$in: must be a non-empty list``."""
     parts = []
     for err in exc.errors(include_url=False, include_input=False):
         name = ".".join(str(part) for part in err["loc"]) or where
+        inner = err.get("ctx", {}).get("at")  # the part of a field at fault (a filter's)
+        if inner:
+            name = f"{name}.{inner}"
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "json_invalid":
             message = "is not valid JSON"
-        elif err["type"] in ("model_type", "model_attributes_type"):
+        elif err["type"] in ("model_type", "model_attributes_type", "dict_type"):
             message = "must be a JSON object"
         parts.append(f"{name}: {message}")
     return "; ".join(parts)

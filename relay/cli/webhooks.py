@@ -7,6 +7,7 @@ never from the command line (where ``ps`` shows them), and never printed.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -88,6 +89,11 @@ def body_of(args: argparse.Namespace) -> WebhookBody:
     }
     if args.secret_file is not None:
         values["secret"] = read_secret(args.secret_file)
+    if args.filter is not None:
+        try:
+            values["filter"] = json.loads(args.filter)
+        except ValueError:
+            raise CliError("--filter: is not valid JSON") from None
     try:
         return WebhookBody.model_validate({k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
@@ -161,6 +167,10 @@ def _add_create(commands: Any) -> None:
     create.add_argument("--name", help="a name")
     create.add_argument("--secret-file", help="file holding the signing secret ('-': read stdin)")
     create.add_argument("--fields", help="trim callback bodies to this selector")
+    create.add_argument(
+        "--filter",
+        help='JSON: deliver only the events it holds for, e.g. \'{"resource.finalCallResult": "LA"}\'',
+    )
     create.add_argument("--expires-at", type=int, help="unix ms after which it no longer fires")
     create.add_argument("--single-use", action="store_true", help="fire once, then delete it")
     create.add_argument("--non-strict-ssl", action="store_true", help="do not verify the callback's TLS")

@@ -2,17 +2,21 @@
 
 - ``Webhook``: the stored webhook, with its secret; what workers use. Frozen.
 - ``WebhookSpec``: every writable field, validated as a whole (resource known, events supported,
-  callback an absolute http(s) URL, ``fields`` a valid selector, ``expiresAt`` not in the past).
+  callback an absolute http(s) URL, ``fields`` a valid selector, ``filter`` a valid filter
+  (``relay.webhooks.filters``), ``expiresAt`` not in the past).
+- ``Selection``: the checks on what a webhook selects (resource, events, ``fields``, ``filter``),
+  shared by ``WebhookSpec`` and the dry run's webhook.
 - ``WebhookBody``: a request body as sent (``POST`` and ``PUT``): every field optional, strict
   JSON types; read-only fields (``id``, ``createdAt``, ``updatedAt``) are accepted and ignored.
 - ``WebhookOut``: what the API returns: never the secret; absent optional fields left out.
 
-Null in a body: on a field that may be empty (``name``, ``secret``, ``expiresAt``, ``fields``)
-it empties it; on any other field it means "not given" (``PUT`` keeps the current value).
+Null in a body: on a field that may be empty (``name``, ``secret``, ``expiresAt``, ``fields``,
+``filter``) it empties it; on any other field it means "not given" (``PUT`` keeps the current value).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -26,9 +30,11 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from relay import selector
 from relay.catalog import RESOURCES, canonical_event
+from relay.webhooks import filters
 from relay.webhooks.sealing import SealedSecret
 
 Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1, json_schema_extra={"format": "int64"})]
@@ -41,8 +47,12 @@ def _integral(value: Any) -> Any:
 
 JsonInt64 = Annotated[Int64, BeforeValidator(_integral)]
 """An int64 in a request body: strict (no strings), but ``5.0`` is 5."""
+JsonUnixMs = Annotated[
+    int, Field(ge=0, le=2**63 - 1, json_schema_extra={"format": "int64"}), BeforeValidator(_integral)
+]
+"""A time in a request body, unix ms: a JsonInt64 that is not negative."""
 READ_ONLY = ("id", "createdAt", "updatedAt")
-NULLABLE = ("name", "secret", "expiresAt", "fields")
+NULLABLE = ("name", "secret", "expiresAt", "fields", "filter")
 
 _DOCS = {
     "name": "A name of the webhook.",
@@ -55,7 +65,13 @@ _DOCS = {
     "expiresAt": "Unix ms after which the webhook no longer fires.",
     "fields": "Limits the callback body to the selected fields, e.g. events(eventType,resource(id)).",
     "nonStrictSsl": "TLS certificate verification is off for this callback.",
+    "filter": "The relay's extension: a predicate over the event's JSON; only events it holds for are "
+    'delivered, e.g. {"resource.finalCallResult": {"$in": ["LA", "AM"]}}. Paths map to a value '
+    "or to operators ($eq, $neq, $in, $nin, $gt, $gte, $lt, $lte, $prefix, $exist); $and, $or, "
+    "$not combine; at most 64 nodes, depth 8 (docs/api.md).",
 }
+FILTER_SCHEMA: dict[str, Any] = {"maxProperties": filters.MAX_NODES - 1}
+"""What /openapi.json adds on ``filter``, an object (its grammar is in its description)."""
 
 
 def _doc(alias: str) -> Any:
@@ -77,25 +93,20 @@ class _Writable(BaseModel):
     expires_at: Int64 | None = Field(None, alias="expiresAt", description=_DOCS["expiresAt"])
     fields: str | None = Field(None, description=_DOCS["fields"])
     non_strict_ssl: bool = Field(False, alias="nonStrictSsl", description=_DOCS["nonStrictSsl"])
+    filter: dict[str, Any] | None = Field(None, description=_DOCS["filter"])
 
 
-class WebhookSpec(_Writable):
-    """A complete, valid set of writable fields. ``context={"now_ms": ...}`` checks ``expiresAt``."""
+class Selection(BaseModel):
+    """The checks on what a webhook selects; a model with those fields inherits them."""
 
-    @field_validator("resource")
+    @field_validator("resource", check_fields=False)
     @classmethod
     def _known_resource(cls, value: str) -> str:
         if value not in RESOURCES:
             raise ValueError(f"unknown resource {value!r}; known: {', '.join(RESOURCES)}")
         return value
 
-    @field_validator("callback")
-    @classmethod
-    def _absolute_http_url(cls, value: str) -> str:
-        check_callback_url(value)
-        return value
-
-    @field_validator("fields")
+    @field_validator("fields", check_fields=False)
     @classmethod
     def _valid_selector(cls, value: str | None) -> str | None:
         if not value:
@@ -103,15 +114,18 @@ class WebhookSpec(_Writable):
         selector.parse(value)  # SelectorError is a ValueError: pydantic reports it on `fields`
         return value
 
-    @field_validator("expires_at")
+    @field_validator("filter", check_fields=False)
     @classmethod
-    def _not_past(cls, value: int | None, info: ValidationInfo) -> int | None:
-        now_ms = (info.context or {}).get("now_ms")
-        if value is not None and now_ms is not None and value < now_ms:
-            raise ValueError("is in the past")
+    def _valid_filter(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        try:
+            filters.compile_filter(value)
+        except filters.FilterError as exc:  # reported on `filter.<at>` (relay.api.http.describe)
+            raise PydanticCustomError("filter", "{reason}", {"reason": exc.reason, "at": exc.at}) from None
         return value
 
-    @field_validator("events")
+    @field_validator("events", check_fields=False)
     @classmethod
     def _supported_events(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         if not value:
@@ -128,6 +142,24 @@ class WebhookSpec(_Writable):
             if name not in canonical:
                 canonical.append(name)
         return tuple(canonical)
+
+
+class WebhookSpec(_Writable, Selection):
+    """A complete, valid set of writable fields. ``context={"now_ms": ...}`` checks ``expiresAt``."""
+
+    @field_validator("callback")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        check_callback_url(value)
+        return value
+
+    @field_validator("expires_at")
+    @classmethod
+    def _not_past(cls, value: int | None, info: ValidationInfo) -> int | None:
+        now_ms = (info.context or {}).get("now_ms")
+        if value is not None and now_ms is not None and value < now_ms:
+            raise ValueError("is in the past")
+        return value
 
 
 def check_callback_url(value: str) -> None:
@@ -154,6 +186,18 @@ class Webhook(_Writable):
     def live(self, now_ms: int) -> bool:
         """Enabled and not expired."""
         return self.enabled and (self.expires_at is None or now_ms < self.expires_at)
+
+    @functools.cached_property
+    def predicate(self) -> filters.Predicate | None:
+        """Its filter compiled, once for this version of the webhook (and once per distinct
+        filter); None without a filter. A stored filter that does not compile (every write checks
+        it, so only a damaged table holds one) lets nothing through: ``filters.nothing``."""
+        if self.filter is None:
+            return None
+        try:
+            return filters.compiled(self.filter)
+        except (ValueError, TypeError):
+            return filters.nothing
 
     def spec(self) -> WebhookSpec:
         """Its writable fields, as they are (not re-validated)."""
@@ -216,6 +260,7 @@ class WebhookBody(BaseModel):
         json_schema_extra={"pattern": f"^$|{selector.PATTERN}"},
     )
     nonStrictSsl: bool | None = Field(None, description=_DOCS["nonStrictSsl"])
+    filter: dict[str, Any] | None = Field(None, description=_DOCS["filter"], json_schema_extra=FILTER_SCHEMA)
     createdAt: JsonInt64 | None = Field(None, description="Read-only: ignored.")
     updatedAt: JsonInt64 | None = Field(None, description="Read-only: ignored.")
 
@@ -260,5 +305,6 @@ class WebhookOut(BaseModel):
     expiresAt: Int64 | None = None
     fields: str | None = None
     nonStrictSsl: bool
+    filter: dict[str, Any] | None = Field(None, description=_DOCS["filter"])
     createdAt: Int64
     updatedAt: Int64

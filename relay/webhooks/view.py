@@ -25,6 +25,7 @@ import structlog
 from relay import metrics
 from relay.catalog import event_key
 from relay.store.webhooks import WebhookStore, parse
+from relay.webhooks import filters
 from relay.webhooks.model import Webhook
 from relay.webhooks.sealing import Opener, SealedSecret
 
@@ -36,10 +37,13 @@ Rows = dict[int, tuple[bytes, Webhook]]
 
 
 def build_index(webhooks: Iterable[Webhook]) -> tuple[dict[int, Webhook], Index]:
-    """By id, and by ``(resource, event_key)``, each list ordered by id. Pure."""
+    """By id, and by ``(resource, event_key)``, each list ordered by id; each filter compiled
+    now (``Webhook.predicate``), not on the first event; one that does not compile is logged."""
     by_id: dict[int, Webhook] = {}
     by_event: dict[tuple[str, str], list[Webhook]] = {}
     for webhook in sorted(webhooks, key=lambda w: w.id):
+        if webhook.predicate is filters.nothing:
+            log.error("webhook filter does not compile; it receives nothing", webhook_id=webhook.id)
         by_id[webhook.id] = webhook
         for key in {event_key(e) for e in webhook.events}:
             by_event.setdefault((webhook.resource, key), []).append(webhook)
