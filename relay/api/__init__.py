@@ -13,7 +13,17 @@ from types import ModuleType
 
 from aiohttp import web
 
-from relay.api import dead_letters, deliveries, events, recovery, resources, surface, swagger, webhooks
+from relay.api import (
+    dead_letters,
+    deliveries,
+    dry_run,
+    events,
+    recovery,
+    resources,
+    surface,
+    swagger,
+    webhooks,
+)
 from relay.api.auth import api_middleware
 from relay.api.config_file import apply_webhooks_file
 from relay.api.openapi import openapi_handler
@@ -25,6 +35,7 @@ from relay.store.webhooks import WebhookStore
 
 API_MODULES: tuple[ModuleType, ...] = (
     resources,
+    dry_run,
     webhooks,
     deliveries,
     recovery,
@@ -32,7 +43,8 @@ API_MODULES: tuple[ModuleType, ...] = (
     events,
     surface,
 )
-"""Order matters: ``/v2/webhooks/resources`` must come before ``/v2/webhooks/{id}``."""
+"""Order matters: ``/v2/webhooks/resources`` and ``/v2/webhooks/dry-run`` must come before
+``/v2/webhooks/{id}``."""
 
 
 def wall_clock_ms() -> int:
