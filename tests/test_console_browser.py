@@ -188,3 +188,22 @@ async def test_a_cross_site_post_is_refused(console: Console) -> None:
     assert await DeadLetters(console.client.app[REDIS], console.client.app[KEYS]).get(letter)
     await asyncio.sleep(0.5)
     assert len(console.sink.at("/victim")) == before
+
+
+async def test_dry_run_form_shows_what_a_filter_would_receive(console: Console) -> None:
+    """The dry run page, filled and submitted in the browser, counts the matching retained events."""
+    await console.callback()
+    await console.go("/console/dry-run")
+
+    def submit() -> None:
+        form = console.browser.find_element(By.ID, "dry-run")
+        form.find_element(By.NAME, "filter").send_keys('{"resource.finalCallResult": "LA"}')
+        since = form.find_element(By.NAME, "since")
+        since.clear()
+        since.send_keys("0")
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+    await asyncio.to_thread(submit)
+    counts = await console.until(lambda: console.browser.find_elements(By.ID, "dry-run-counts"))
+    assert "1 of 1 scanned" in await asyncio.to_thread(lambda: counts[0].text)
+    assert '"finalCallResult":"LA"' in await console.text("#dry-run-items")

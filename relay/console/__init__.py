@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from relay.console import letters, tail, views
+from relay.console import dry_run, letters, tail, views
 from relay.console.state import CONSOLE, Console
 from relay.keys import Keys
 from relay.settings import Settings
@@ -36,6 +36,7 @@ def setup_console(app: web.Application, settings: Settings, redis: RedisClient, 
     app.router.add_get(PREFIX + "/dead-letters", letters.listing)
     app.router.add_post(PREFIX + "/dead-letters/{id}/replay", letters.replay)
     app.router.add_post(PREFIX + "/dead-letters/{id}/delete", letters.delete)
+    app.router.add_get(PREFIX + "/dry-run", dry_run.page)
     app.router.add_get(PREFIX + "/tail", tail.page)
     app.router.add_get(PREFIX + "/tail/stream", tail.stream)
     app.router.add_static(PREFIX + "/static", STATIC, append_version=True)
