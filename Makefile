@@ -46,7 +46,7 @@ chaos: $(STAMP)
 	$(BIN)/pip install --quiet -c $(LOCK) -e '.[fuzz]'
 	$(BIN)/python -m tests.chaos
 
-## Coverage-guided fuzzing of the callback parser and the fields selector (docs/security.md).
+## Coverage-guided fuzzing of the callback parser, the fields selector and webhook filters (docs/security.md).
 FUZZ_SECONDS ?= 60
 fuzz: $(STAMP)
 	$(BIN)/pip install --quiet -c $(LOCK) -e '.[fuzz]'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from relay.catalog import RESOURCES
 from relay.keys import Keys
@@ -19,9 +20,11 @@ def other_events() -> list[tuple[str, str]]:
     return [(r, e) for r, events in RESOURCES.items() for e in events if r != "OutboundCall"]
 
 
-def specs(sink_url: str, matching: int, others: int) -> list[WebhookSpec]:
-    """``matching`` webhooks on OutboundCall Finished (the benchmark's events), then ``others``
-    spread over every other resource and event."""
+def specs(
+    sink_url: str, matching: int, others: int, filter_: dict[str, Any] | None = None
+) -> list[WebhookSpec]:
+    """``matching`` webhooks on OutboundCall Finished (the benchmark's events), each with
+    ``filter_``, then ``others`` spread over every other resource and event."""
     out = [
         WebhookSpec(
             name=f"bench match {n}",
@@ -29,6 +32,7 @@ def specs(sink_url: str, matching: int, others: int) -> list[WebhookSpec]:
             events=("Finished",),
             callback=f"{sink_url}/match/{n}",
             secret=SUBSCRIBER_SECRET,
+            filter=filter_,
         )
         for n in range(matching)
     ]

@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet
 from bench.e2e import e2e_latencies_ms
 from bench.load import Wrk
 from bench.loadgen import closed_loop
+from bench.matching import filtered
 from bench.minimal_loop import MinimalLoop
 from bench.payload import SECRET, Signer, token_of
 from bench.preload import preload
@@ -169,3 +170,10 @@ async def test_view_refresh_measures_each_refresh(sealed: bool) -> None:
     result = await measure(30, 3, key)
     assert len(result["refresh"]) == 3 and all(t > 0 for t in result["refresh"])
     assert result["cold"] > 0
+
+
+async def test_filtered_matching_views_hold_the_filtered_webhooks() -> None:
+    """The filtered-matching benchmark's two views both match exactly its filtered webhooks (its
+    own assertion), and it reports both timings and their ratio."""
+    alone, crowd, ratio = await filtered(200, int(time.time() * 1000), runs=1)
+    assert len(alone.runs) == len(crowd.runs) == len(ratio.runs) == 1

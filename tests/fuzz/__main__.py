@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-NAMES = ("callback", "selector")
+NAMES = ("callback", "selector", "filter")
 """The targets in tests/fuzz/targets.py, named here so the parser module is imported only once
 atheris instruments it."""
 
