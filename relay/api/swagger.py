@@ -25,13 +25,16 @@ import yaml
 from aiohttp import web
 
 from relay.api.registry import Handler, Operation, Response
+from relay.webhooks import filters
 from relay.webhooks.model import WebhookBody
 
 PATH = "/v2/api-docs/swagger.json"
 _SOURCE = "data/callfire-webhooks.swagger.yaml"
 _DEFINITIONS = "#/definitions/"
 
-EXTENSIONS: dict[str, dict[str, Any]] = {}
+EXTENSIONS: dict[str, dict[str, Any]] = {
+    "filter": {"type": "object", "maxProperties": filters.MAX_NODES - 1},
+}
 """The Swagger 2.0 schema of each field the relay adds to CallFire's ``Webhook``, by its JSON name.
 Its description is taken from ``WebhookBody``. A new extension field is one entry here."""
 
