@@ -100,19 +100,20 @@ async def dry_run(request: web.Request) -> web.Response:
     return web.Response(body=orjson.dumps(run.answer()), content_type="application/json")
 
 
-_ERR = {status: Response("error", ErrorResponse) for status in ERRORS}
+_ERR = {status: Response(description="error", model=ErrorResponse) for status in ERRORS}
+_TOO_LARGE = Response(description="the body is larger than RELAY_MAX_BODY_BYTES", model=ErrorResponse)
 
 OPERATIONS = (
     Operation(
-        "POST",
-        "/v2/webhooks/dry-run",
-        "dryRunWebhook",
-        "Which retained events a webhook would have received since a time; nothing is delivered",
-        dry_run,
-        {
-            200: Response("the events it would have received", DryRunResult),
+        method="POST",
+        path="/v2/webhooks/dry-run",
+        operation_id="dryRunWebhook",
+        summary="Which retained events a webhook would have received since a time; nothing is delivered",
+        handler=dry_run,
+        responses={
+            200: Response(description="the events it would have received", model=DryRunResult),
             **_ERR,
-            413: Response("the body is larger than RELAY_MAX_BODY_BYTES", ErrorResponse),
+            413: _TOO_LARGE,
         },
         body=DryRunBody,
     ),
