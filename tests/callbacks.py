@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from relay.callback import parse_callback
 from relay.events import StreamEvent, events_of
+from relay.ingest.parsing import parse_callback
 from relay.signing import CALLFIRE_HEADER, callfire_signature
 
 SECRET = "cf-test-secret"
