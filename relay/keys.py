@@ -9,6 +9,7 @@ works unchanged on Redis Cluster:
 - ``{webhooks}``: the webhook table, its id sequence and version counter, single-use leases.
 - ``{dead}``: the dead-letter stream.
 - ``{attempts:<id>}``: recent delivery attempts of one webhook.
+- ``{rate:<id>}``: one webhook's rate limit (``rateLimit``), shared by every worker.
 - ``{ev:<event id>}``: what became of one event: the webhooks it matched, each attempt.
 """
 
@@ -72,6 +73,11 @@ class Keys:
 
     def attempts(self, webhook_id: int) -> str:
         return f"{self.prefix}:{{attempts:{webhook_id}}}:log"
+
+    def rate_limit(self, webhook_id: int) -> str:
+        """String: the webhook's rate-limit state, a theoretical arrival time in unix ms
+        (``relay.delivery.throttle``)."""
+        return f"{self.prefix}:{{rate:{webhook_id}}}:tat"
 
     def outcomes(self, event_id: str) -> str:
         """List, newest first: one event's delivery records (``relay.store.attempts``)."""

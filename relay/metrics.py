@@ -39,7 +39,8 @@ RETRIES_SCHEDULED = Counter("relay_retries_scheduled_total", "Delivery retries s
 DELIVERIES_DEFERRED = Counter(
     "relay_deliveries_deferred_total",
     "Deliveries put off through the scheduled set without an attempt, by kind",
-    ["kind"],  # host_busy: its host's queue would be too long; single_use: another holds the lease
+    ["kind"],  # host_busy: its host's queue would be too long; single_use: another holds the lease;
+    # rate_limit: its webhook's rateLimit is spent for now
 )
 DEAD_LETTERS = Counter("relay_dead_letters_total", "Entries sent to the dead letters, by kind", ["kind"])
 WEBHOOKS_DISABLED = Counter(

@@ -76,6 +76,7 @@ async def test_webhook_and_page_validate(client: Any, definitions: dict[str, Any
         singleUse=True,
         nonStrictSsl=True,
         filter={"resource.finalCallResult": {"$in": ["LA", "AM"]}},
+        rateLimit=5,
     )
     one = await (await client.get(f"/v2/webhooks/{webhook_id}", headers=AUTH)).json()
     check(definitions, "Webhook", one)

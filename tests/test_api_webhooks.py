@@ -122,6 +122,10 @@ INVALID = [
     ({"resource": ...}, "resource"),
     ({"callback": ...}, "callback"),
     ({"unknownField": 1}, "unknownField"),
+    ({"rateLimit": 0}, "rateLimit"),
+    ({"rateLimit": 10001}, "rateLimit"),
+    ({"rateLimit": "5"}, "rateLimit"),
+    ({"rateLimit": 2.5}, "rateLimit"),
 ]
 
 
@@ -135,6 +139,18 @@ async def test_invalid_create_is_400_naming_the_field(
     body = await resp.json()
     assert body["httpStatusCode"] == 400
     assert body["message"].startswith(f"{field}:"), body["message"]
+
+
+async def test_rate_limit_is_kept_changed_and_cleared(client: Any) -> None:
+    """rateLimit is stored on create, returned on get, changed by PUT and removed by null."""
+    webhook_id = await create(client, rateLimit=5)
+    assert (await get_json(client, f"/v2/webhooks/{webhook_id}"))["rateLimit"] == 5
+    resp = await client.put(f"/v2/webhooks/{webhook_id}", json={"rateLimit": 10000}, headers=AUTH)
+    assert resp.status in (200, 204)
+    assert (await get_json(client, f"/v2/webhooks/{webhook_id}"))["rateLimit"] == 10000
+    resp = await client.put(f"/v2/webhooks/{webhook_id}", json={"rateLimit": None}, headers=AUTH)
+    assert resp.status in (200, 204)
+    assert "rateLimit" not in await get_json(client, f"/v2/webhooks/{webhook_id}")
 
 
 @pytest.mark.parametrize("raw", [b"{", b"[]", b'"x"', b"\xff"])

@@ -26,7 +26,7 @@ from aiohttp import web
 
 from relay.api.registry import Handler, Operation, Response
 from relay.webhooks import filters
-from relay.webhooks.model import WebhookBody
+from relay.webhooks.model import RATE_LIMIT_MAX, WebhookBody
 
 PATH = "/v2/api-docs/swagger.json"
 _SOURCE = "data/callfire-webhooks.swagger.yaml"
@@ -34,6 +34,7 @@ _DEFINITIONS = "#/definitions/"
 
 EXTENSIONS: dict[str, dict[str, Any]] = {
     "filter": {"type": "object", "maxProperties": filters.MAX_NODES - 1},
+    "rateLimit": {"type": "integer", "format": "int32", "minimum": 1, "maximum": RATE_LIMIT_MAX},
 }
 """The Swagger 2.0 schema of each field the relay adds to CallFire's ``Webhook``, by its JSON name.
 Its description is taken from ``WebhookBody``. A new extension field is one entry here."""

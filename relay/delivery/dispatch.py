@@ -33,6 +33,7 @@ from relay.delivery.outcomes import Outcomes
 from relay.delivery.policy import AttemptResult
 from relay.delivery.retry import Retry, put_off
 from relay.delivery.single_use import Lease, SingleUse
+from relay.delivery.throttle import Throttle
 from relay.events import StreamEvent
 from relay.store.attempts import matched_record
 from relay.store.streams import Entry
@@ -74,6 +75,7 @@ class Dispatcher:
     sender: Sender
     hosts: HostGates
     single_use: SingleUse
+    throttle: Throttle
     outcomes: Outcomes
     completer: Completer
     capacity: Capacity
@@ -166,6 +168,10 @@ class Dispatcher:
         except (ValueError, TypeError) as exc:
             await self._unbuildable(delivery, exc)
             return None
+        if webhook.rate_limit is not None and not self.throttle.try_take(webhook.id, webhook.rate_limit):
+            later = await self._throttled(delivery, webhook.id, webhook.rate_limit)
+            if later is not None:
+                return later
         host = prepared.host
         if not (self.hosts.try_enter(host) or await self.hosts.enter(host)):
             return self._defer(delivery, "host_busy", self.hosts.expected_wait(host))
@@ -232,6 +238,10 @@ class Dispatcher:
         if not webhook.live(now_ms):
             await self.outcomes.not_live(delivery, webhook, now_ms)
             return None
+        if webhook.rate_limit is not None:
+            later = await self._throttled(delivery, webhook.id, webhook.rate_limit)
+            if later is not None:
+                return later
         host = self.prepared(webhook).host
         if not await self.hosts.enter(host):
             return self._defer(delivery, "host_busy", self.hosts.expected_wait(host))
@@ -264,6 +274,12 @@ class Dispatcher:
         result = await (self._traced(delivery, request) if self.tracing.on else self.sender.send(request))
         retry = await self.outcomes.settle(delivery, webhook, result, token)
         return retry, None if result.refused else result.seconds
+
+    async def _throttled(self, delivery: Delivery, webhook_id: int, rate: int) -> Retry | None:
+        """Spend a token of the webhook's ``rateLimit``; without one, the delivery put off."""
+        async with asyncio.timeout(self.budget):
+            wait = await self.throttle.take(webhook_id, rate)
+        return self._defer(delivery, "rate_limit", wait) if wait else None
 
     async def _poison(self, pending: _Pending, error: Exception) -> None:
         try:

@@ -27,6 +27,7 @@ from relay.delivery.hosts import HostGates
 from relay.delivery.outcomes import Outcomes
 from relay.delivery.retry import DueTimes
 from relay.delivery.single_use import SingleUse
+from relay.delivery.throttle import Throttle
 from relay.delivery.worker import PartitionReader, backoff
 from relay.keys import Keys
 from relay.settings import Settings
@@ -115,6 +116,7 @@ class DeliveryService:
             sender=self.sender,
             hosts=HostGates(settings.max_per_host),
             single_use=single_use,
+            throttle=Throttle(redis, keys, clock),
             outcomes=outcomes,
             completer=self.completer,
             capacity=self.capacity,

@@ -227,3 +227,26 @@ if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1],
 return 1
 """
 )
+
+
+# --- rate limits (relay.delivery.throttle) ------------------------------------------------------
+
+LEASE = Script(
+    """
+-- Lease up to ARGV[3] tokens of one webhook's rate limit (GCRA, on the server's clock, so the
+-- workers' clocks need not agree). KEYS[1] the theoretical arrival time (unix ms). ARGV[1] ms
+-- per token, ARGV[2] tolerance (ms: the burst allowed beyond the rate), ARGV[3] tokens wanted.
+-- Returns {tokens granted, ms until one more may be granted}.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local step, tolerance, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local fit = 0
+if tat - now <= tolerance then fit = math.floor((now + tolerance - tat) / step) + 1 end
+local granted = math.min(want, fit)
+tat = tat + granted * step
+redis.call('SET', KEYS[1], string.format('%.3f', tat), 'PX', math.ceil(tat - now + tolerance) + 1000)
+return {granted, math.ceil(math.max(0, tat - tolerance - now))}
+"""
+)

@@ -11,7 +11,8 @@
 - ``WebhookOut``: what the API returns: never the secret; absent optional fields left out.
 
 Null in a body: on a field that may be empty (``name``, ``secret``, ``expiresAt``, ``fields``,
-``filter``) it empties it; on any other field it means "not given" (``PUT`` keeps the current value).
+``filter``, ``rateLimit``) it empties it; on any other field it means "not given" (``PUT`` keeps
+the current value).
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ JsonUnixMs = Annotated[
 ]
 """A time in a request body, unix ms: a JsonInt64 that is not negative."""
 READ_ONLY = ("id", "createdAt", "updatedAt")
-NULLABLE = ("name", "secret", "expiresAt", "fields", "filter")
+NULLABLE = ("name", "secret", "expiresAt", "fields", "filter", "rateLimit")
+RATE_LIMIT_MAX = 10_000
 
 _DOCS = {
     "name": "A name of the webhook.",
@@ -69,6 +71,8 @@ _DOCS = {
     'delivered, e.g. {"resource.finalCallResult": {"$in": ["LA", "AM"]}}. Paths map to a value '
     "or to operators ($eq, $neq, $in, $nin, $gt, $gte, $lt, $lte, $prefix, $exist); $and, $or, "
     "$not combine; at most 64 nodes, depth 8 (docs/api.md).",
+    "rateLimit": "Most deliveries a second to this callback, across all workers (1 to 10000); "
+    "null for no limit. A relay extension.",
 }
 FILTER_SCHEMA: dict[str, Any] = {"maxProperties": filters.MAX_NODES - 1}
 """What /openapi.json adds on ``filter``, an object (its grammar is in its description)."""
@@ -94,6 +98,9 @@ class _Writable(BaseModel):
     fields: str | None = Field(None, description=_DOCS["fields"])
     non_strict_ssl: bool = Field(False, alias="nonStrictSsl", description=_DOCS["nonStrictSsl"])
     filter: dict[str, Any] | None = Field(None, description=_DOCS["filter"])
+    rate_limit: int | None = Field(
+        None, alias="rateLimit", ge=1, le=RATE_LIMIT_MAX, description=_DOCS["rateLimit"]
+    )
 
 
 class Selection(BaseModel):
@@ -261,6 +268,9 @@ class WebhookBody(BaseModel):
     )
     nonStrictSsl: bool | None = Field(None, description=_DOCS["nonStrictSsl"])
     filter: dict[str, Any] | None = Field(None, description=_DOCS["filter"], json_schema_extra=FILTER_SCHEMA)
+    rateLimit: Annotated[int, BeforeValidator(_integral)] | None = Field(
+        None, ge=1, le=RATE_LIMIT_MAX, description=_DOCS["rateLimit"]
+    )
     createdAt: JsonInt64 | None = Field(None, description="Read-only: ignored.")
     updatedAt: JsonInt64 | None = Field(None, description="Read-only: ignored.")
 
@@ -306,5 +316,6 @@ class WebhookOut(BaseModel):
     fields: str | None = None
     nonStrictSsl: bool
     filter: dict[str, Any] | None = Field(None, description=_DOCS["filter"])
+    rateLimit: int | None = None
     createdAt: Int64
     updatedAt: Int64

@@ -1,0 +1,87 @@
+"""A webhook's ``rateLimit``: at most that many deliveries a second, counted across all workers.
+
+The budget lives in Redis (``Keys.rate_limit``): a GCRA state, one number per webhook, that the
+``LEASE`` script advances on the server's clock. It allows a burst of one second's worth at most,
+less the tokens a worker may hold, so no window of W seconds sees more than ``rate * (W + 1)``
+deliveries whatever the number of workers.
+
+A worker leases tokens in small batches (about a tenth of a second's worth, at most ``BATCH_MAX``)
+and spends them locally: one Redis call serves a batch of deliveries. A token not spent within
+the time its batch stands for is dropped, so a worker never saves tokens up into a burst.
+When Redis grants none, ``take`` answers how long to wait: the delivery is put off (no attempt
+counted), and this worker spreads the ones it puts off at the webhook's rate.
+
+Time and randomness come in as a ``Clock``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from relay.clock import Clock
+from relay.keys import Keys
+from relay.store.connect import RedisClient
+from relay.store.scripts import LEASE, run
+
+BATCH_MAX = 50
+BATCH_SECONDS = 0.1
+"""A batch holds about this many seconds' worth of tokens (one token at least)."""
+BURST_SECONDS = 1.0
+"""The burst allowed beyond the rate, in seconds' worth of tokens."""
+
+
+def batch_size(rate: int) -> int:
+    """Tokens leased in one Redis call for a webhook allowed ``rate`` deliveries a second. Pure."""
+    return max(1, min(BATCH_MAX, int(rate * BATCH_SECONDS)))
+
+
+@dataclass(slots=True)
+class _Stash:
+    rate: int
+    tokens: int
+    until: float
+    """Unix seconds after which the tokens left are dropped."""
+    next_slot: float = 0.0
+    """When this worker's next put-off delivery of the webhook should come back (unix seconds)."""
+
+
+class Throttle:
+    def __init__(self, redis: RedisClient, keys: Keys, clock: Clock) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.clock = clock
+        self._stash: dict[int, _Stash] = {}
+
+    def try_take(self, webhook_id: int, rate: int) -> bool:
+        """Spend a token held locally, if any: no Redis call."""
+        stash = self._stash.get(webhook_id)
+        if stash is None or stash.rate != rate or stash.tokens <= 0 or self.clock.now() > stash.until:
+            return False
+        stash.tokens -= 1
+        return True
+
+    async def take(self, webhook_id: int, rate: int) -> float:
+        """Spend a token: 0.0, or the seconds this delivery should be put off for."""
+        if self.try_take(webhook_id, rate):
+            return 0.0
+        want = batch_size(rate)
+        step_ms = 1000.0 / rate
+        tolerance_ms = max(0.0, BURST_SECONDS * 1000 - want * step_ms)
+        granted, wait_ms = await run(
+            self.redis, LEASE, [self.keys.rate_limit(webhook_id)], [repr(step_ms), repr(tolerance_ms), want]
+        )
+        now = self.clock.now()
+        stash = self._stash.get(webhook_id)
+        if stash is None or stash.rate != rate:
+            if len(self._stash) >= 10_000:
+                self._stash.clear()
+            stash = self._stash[webhook_id] = _Stash(rate, 0, now)
+        granted = int(granted)
+        if granted:
+            stash.tokens, stash.until = granted - 1, now + want / rate
+            return 0.0
+        stash.tokens = 0
+        slot = max(now + int(wait_ms) / 1000, stash.next_slot)
+        stash.next_slot = slot + 1 / rate
+        return max(math.ulp(1.0), slot - now)

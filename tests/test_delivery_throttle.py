@@ -1,0 +1,84 @@
+"""relay.delivery.throttle: a webhook's rateLimit, leased from Redis in batches, held by every worker."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+from relay.clock import Clock
+from relay.delivery.throttle import Throttle, batch_size
+from relay.keys import Keys
+from relay.settings import Settings
+from relay.store.connect import RedisClient
+from tests.callbacks import call_event
+from tests.delivery_harness import open_harness
+
+
+def test_batch_is_a_tenth_of_a_second_of_tokens() -> None:
+    """A batch is about 0.1 s of the rate: one token at least, 50 at most."""
+    assert [batch_size(r) for r in (1, 5, 10, 100, 10_000)] == [1, 1, 1, 10, 50]
+
+
+async def test_one_lease_serves_a_batch(redis: RedisClient, keys: Keys) -> None:
+    """At rate 100 one Redis call leases ten tokens: nine more are then spent without Redis."""
+    throttle = Throttle(redis, keys, Clock())
+    assert await throttle.take(7, 100) == 0.0
+    state = float(await redis.get(keys.rate_limit(7)))  # type: ignore[arg-type]
+    taken = [throttle.try_take(7, 100) for _ in range(10)]
+    assert taken == [True] * 9 + [False]
+    assert float(await redis.get(keys.rate_limit(7))) == state  # type: ignore[arg-type]
+
+
+async def test_workers_share_the_budget(redis: RedisClient, keys: Keys) -> None:
+    """Two throttles on one webhook together get one second's burst, then are told to wait."""
+    first, second = Throttle(redis, keys, Clock()), Throttle(redis, keys, Clock())
+    waits = [await (first if i % 2 else second).take(8, 5) for i in range(8)]
+    assert waits[:5] == [0.0] * 5
+    assert all(w > 0 for w in waits[5:])
+
+
+async def test_put_off_deliveries_are_spread_at_the_rate(redis: RedisClient, keys: Keys) -> None:
+    """Deliveries refused a token come back one interval (1/rate) apart, not all at once."""
+    throttle = Throttle(redis, keys, Clock(now=lambda: 1000.0))
+    for _ in range(5):
+        assert await throttle.take(9, 5) == 0.0
+    waits = [await throttle.take(9, 5) for _ in range(4)]
+    gaps = [round(b - a, 6) for a, b in itertools.pairwise(waits)]
+    assert gaps == [0.2, 0.2, 0.2]
+
+
+async def test_two_workers_keep_to_the_rate(
+    make_settings: Callable[..., Settings], redis: RedisClient
+) -> None:
+    """Two workers, rateLimit 5, 40 queued events: all arrive, never above ~5/s in any window
+    (one second's burst allowed)."""
+    rate, total = 5, 40
+    async with open_harness(make_settings, redis) as h:
+        await h.webhook("/slow", rateLimit=rate)
+        for _ in range(total):
+            await h.publish(call_event())
+        await h.start()
+        await h.start()
+        got = await h.sink.wait_for(total, "/slow", within=60)
+        await h.settled(within=10)
+        assert len({r.delivery_id for r in got}) == total
+        times = sorted(r.at for r in got)
+        for i, start in enumerate(times):
+            for j in range(i, len(times)):
+                window = times[j] - start
+                assert j - i + 1 <= rate * window + rate + 1, (j - i + 1, window)
+        assert times[-1] - times[0] >= (total - rate - 1) / rate
+
+
+async def test_unlimited_webhook_is_not_held_back(
+    make_settings: Callable[..., Settings], redis: RedisClient
+) -> None:
+    """A webhook without rateLimit beside a limited one gets its events without waiting for it."""
+    async with open_harness(make_settings, redis) as h:
+        await h.webhook("/slow", rateLimit=1)
+        await h.webhook("/fast")
+        for _ in range(10):
+            await h.publish(call_event())
+        await h.start()
+        await h.sink.wait_for(10, "/fast", within=10)
+        assert len(h.sink.at("/slow")) < 10
