@@ -140,3 +140,23 @@ async def test_bad_bodies_are_400(client: Any, action: str, body: dict[str, Any]
     hook = await create(client)
     error = await post(client, f"/v2/webhooks/{hook}/{action}", body, 400)
     assert named in error["message"]
+
+
+async def test_backfill_honours_the_webhooks_filter(
+    make_client: Callable[..., Any], make_settings: Callable[..., Settings], sink: Sink
+) -> None:
+    """Backfill queues only the retained events the webhook's filter holds for."""
+    client = await make_client(make_settings(**FAST), api=True, workers=1)
+    since = int(time.time() * 1000)
+    for n, result in enumerate(["LA", "BUSY", "AM"]):
+        event = call_event(call_id=10 + n)
+        event["resource"]["finalCallResult"] = result
+        body = callback_body(event)
+        assert (await client.post("/callbacks/callfire", data=body, headers=signed(body))).status == 200
+    answered = {"resource.finalCallResult": {"$in": ["LA", "AM"]}}
+    late = await create(client, name="answered", callback=sink.url("/answered"), filter=answered)
+    await client.app[DELIVERY].view.refresh()
+    result = await post(client, f"/v2/webhooks/{late}/backfill", {"since": since}, 202)
+    assert result == {"queued": 2}
+    got = await sink.wait_for(2, "/answered")
+    assert sorted(r.json()["events"][0]["resource"]["id"] for r in got) == [10, 12]
