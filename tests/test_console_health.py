@@ -24,8 +24,8 @@ def _log(*outcomes: str) -> list[dict[str, Any]]:
         (("delivered",), 100, None, 0, False, "healthy"),
         (("delivered", "retry"), 100, 99, 0, False, "healthy"),
         (("retry", "dead", "delivered", "retry"), 98, 100, 2, False, "failing"),
-        (("retry", "retry"), None, 100, 2, True, "failing"),
-        (("refused",), None, 100, 1, True, "failing"),
+        (("retry", "retry"), None, 100, 2, True, "failing"),  # the whole (full) log
+        (("refused",), None, 100, 1, False, "failing"),  # the log is not full: nothing trimmed
     ],
 )
 def test_health_from_the_log(
@@ -36,8 +36,9 @@ def test_health_from_the_log(
     whole: bool,
     state: str,
 ) -> None:
-    """Last success, last failure, the streak since the success, and the verdict."""
-    health = health_of(_log(*outcomes))
+    """Last success, last failure, the streak since the success (at least, when a full log
+    failed throughout), and the verdict; the log here holds 2 at most."""
+    health = health_of(_log(*outcomes), kept=2)
     assert health.last_success == success
     assert (health.last_failure or {}).get("at") == failure_at
     assert health.failure_streak == streak

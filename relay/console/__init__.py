@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from relay.console import dry_run, letters, tail, views
+from relay.console import dry_run, letters, search, tail, views
 from relay.console.state import CONSOLE, Console
 from relay.keys import Keys
 from relay.settings import Settings
@@ -33,6 +33,7 @@ def setup_console(app: web.Application, settings: Settings, redis: RedisClient, 
     app.router.add_get(PREFIX, _to_console)
     app.router.add_get(PREFIX + "/", views.overview)
     app.router.add_get(PREFIX + "/webhooks", views.webhooks)
+    app.router.add_get(PREFIX + "/events", search.page)
     app.router.add_get(PREFIX + "/dead-letters", letters.listing)
     app.router.add_post(PREFIX + "/dead-letters/{id}/replay", letters.replay)
     app.router.add_post(PREFIX + "/dead-letters/{id}/delete", letters.delete)

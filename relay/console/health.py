@@ -25,7 +25,8 @@ class Health:
     failure_streak: int
     """Attempts that did not deliver since the last one that did, newest first."""
     streak_is_whole_log: bool
-    """True when every kept attempt failed: the streak is at least ``failure_streak``."""
+    """True when the log is full and every attempt in it failed: the streak is at least
+    ``failure_streak`` (older failures were trimmed)."""
     attempts: int
     """Attempts the verdict is drawn from."""
 
@@ -37,8 +38,9 @@ class Health:
         return "failing" if self.failure_streak else "healthy"
 
 
-def health_of(records: Sequence[dict[str, Any]]) -> Health:
-    """``records`` newest first, as ``GET /v2/webhooks/{id}/deliveries`` returns them."""
+def health_of(records: Sequence[dict[str, Any]], kept: int) -> Health:
+    """``records`` newest first, as ``GET /v2/webhooks/{id}/deliveries`` returns them; ``kept``:
+    how many the log holds at most."""
     last_success: int | None = None
     last_failure: dict[str, Any] | None = None
     streak = 0
@@ -51,12 +53,12 @@ def health_of(records: Sequence[dict[str, Any]]) -> Health:
             last_failure = record
     if last_failure is None:
         last_failure = next((r for r in records if r.get("outcome") != "delivered"), None)
-    kept = {"at", "status", "error", "outcome"}
+    fields = ("at", "status", "error", "outcome")
     return Health(
         last_success=last_success,
-        last_failure=None if last_failure is None else {k: last_failure.get(k) for k in kept},
+        last_failure=None if last_failure is None else {k: last_failure.get(k) for k in fields},
         failure_streak=streak,
-        streak_is_whole_log=bool(records) and streak == len(records),
+        streak_is_whole_log=bool(records) and streak == len(records) >= kept,
         attempts=len(records),
     )
 

@@ -52,7 +52,7 @@ def row_of(webhook: Webhook, raws: list[bytes], *, now: int, kept: int) -> Webho
         callback=masked_url(webhook.callback),
         enabled=webhook.enabled,
         live=webhook.live(now),
-        health=health_of(records),
+        health=health_of(records, kept),
         rate=attempt_rate((int(r["at"]) for r in records), now_ms=now, window_ms=RATE_WINDOW_MS, kept=kept),
     )
 
