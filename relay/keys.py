@@ -10,6 +10,7 @@ works unchanged on Redis Cluster:
 - ``{dead}``: the dead-letter stream.
 - ``{attempts:<id>}``: recent delivery attempts of one webhook.
 - ``{rate:<id>}``: one webhook's rate limit (``rateLimit``), shared by every worker.
+- ``{breakers}``: every webhook's circuit breaker that is not closed and clean.
 - ``{ev:<event id>}``: what became of one event: the webhooks it matched, each attempt.
 """
 
@@ -78,6 +79,12 @@ class Keys:
         """String: the webhook's rate-limit state, a theoretical arrival time in unix ms
         (``relay.delivery.throttle``)."""
         return f"{self.prefix}:{{rate:{webhook_id}}}:tat"
+
+    @property
+    def breakers(self) -> str:
+        """Hash: webhook id -> its circuit breaker's state (``relay.delivery.breaker``); a webhook
+        absent is closed with no failure."""
+        return f"{self.prefix}:{{breakers}}:state"
 
     def outcomes(self, event_id: str) -> str:
         """List, newest first: one event's delivery records (``relay.store.attempts``)."""

@@ -36,15 +36,24 @@ DELIVERY_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 RETRIES_SCHEDULED = Counter("relay_retries_scheduled_total", "Delivery retries scheduled in Redis")
+BREAKERS = Gauge(
+    "relay_breakers",
+    "Webhooks by circuit-breaker state (closed, open, half_open), as this worker last read them",
+    ["state"],
+)
 DELIVERIES_DEFERRED = Counter(
     "relay_deliveries_deferred_total",
     "Deliveries put off through the scheduled set without an attempt, by kind",
     ["kind"],  # host_busy: its host's queue would be too long; single_use: another holds the lease;
-    # rate_limit: its webhook's rateLimit is spent for now
+    # rate_limit: its webhook's rateLimit is spent for now; breaker_open: its breaker is open
 )
 DEAD_LETTERS = Counter("relay_dead_letters_total", "Entries sent to the dead letters, by kind", ["kind"])
 WEBHOOKS_DISABLED = Counter(
     "relay_webhooks_disabled_total", "Webhooks disabled because a callback answered 410"
+)
+WEBHOOKS_AUTO_DISABLED = Counter(
+    "relay_webhooks_auto_disabled_total",
+    "Webhooks disabled because they kept failing with no success for RELAY_DISABLE_AFTER",
 )
 GROUP_LAG = Gauge("relay_group_lag", "Entries not yet read by the consumer group", ["stream"])
 GROUP_PENDING = Gauge("relay_group_pending", "Entries read but not yet acknowledged", ["stream"])

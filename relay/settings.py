@@ -260,6 +260,23 @@ class Settings(BaseSettings):
         description="Recent delivery attempts kept per webhook, and per event (as long as the "
         "event is retained): what /v2/events and a dead letter's history show.",
     )
+    breaker_failures: int = Field(
+        10,
+        ge=0,
+        description="Failed attempts in a row to one webhook, across all workers, after which its "
+        "deliveries pause (circuit breaker) until a probe succeeds; 0: no breaker.",
+    )
+    breaker_max_cooldown: Duration = Field(
+        300.0,
+        gt=0,
+        description="Longest pause of an open circuit breaker before its next probe (5s first, "
+        "doubling after each failed probe).",
+    )
+    disable_after: Duration = Field(
+        432000.0,
+        description="A webhook whose attempts keep failing with no success for this long is "
+        "disabled (`enabled` false), logged and counted; 0: never.",
+    )
     dead_letter_retention: Duration | None = Field(
         None, description="Dead letters older than this are dropped (unset: kept until replayed or purged)."
     )

@@ -8,7 +8,15 @@ import pytest
 from relay.clock import Clock
 from relay.delivery.message import Delivery
 from relay.delivery.policy import AttemptResult
-from relay.delivery.retry import DueTimes, GiveUp, Retry, after_failure, parse_retry_after, put_off
+from relay.delivery.retry import (
+    DueTimes,
+    GiveUp,
+    Retry,
+    after_failure,
+    parse_retry_after,
+    paused_too_long,
+    put_off,
+)
 from tests.test_delivery_message import an_event
 
 SCHEDULE = (5.0, 300.0, 1800.0)
@@ -21,7 +29,25 @@ def at(now: float, rand: float = 0.5) -> Clock:
 
 
 def attempt(n: int) -> Delivery:
-    return Delivery(7, n, EVENT)
+    return Delivery(7, n, EVENT, first_ms=int(NOW * 1000))
+
+
+def test_a_retry_keeps_the_time_of_the_first_attempt() -> None:
+    """After attempt 1 fails, its retry carries when that first attempt was (unix ms), and keeps it."""
+    step = after_failure(Delivery(7, 1, EVENT), status(503), SCHEDULE, at(NOW, 0.5))
+    assert isinstance(step, Retry) and step.delivery.first_ms == int(NOW * 1000)
+    later = after_failure(step.delivery, status(503), SCHEDULE, at(NOW + 60, 0.5))
+    assert isinstance(later, Retry) and later.delivery.first_ms == int(NOW * 1000)
+
+
+def test_a_pause_ends_with_the_schedule_span() -> None:
+    """A delivery held by an open breaker is given up once the schedule's whole span has passed
+    since its first attempt; never before, and never without a first attempt known."""
+    span_ms = int(sum(SCHEDULE) * 1000)
+    first = int(NOW * 1000)
+    assert not paused_too_long(attempt(3), SCHEDULE, first + span_ms - 1)
+    assert paused_too_long(attempt(3), SCHEDULE, first + span_ms)
+    assert not paused_too_long(Delivery(7, 1, EVENT), SCHEDULE, first + 10 * span_ms)
 
 
 def status(code: int, retry_after: str | None = None) -> AttemptResult:

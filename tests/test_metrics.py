@@ -15,7 +15,7 @@ from tests.sink import Sink
 from tests.traffic import RunningRelay, callbacks_of_every_kind, private_settings, running_relay, subscribe
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-ALLOWED_LABELS = {"outcome", "status_class", "kind", "stream", "le", "quantile"}
+ALLOWED_LABELS = {"outcome", "status_class", "kind", "stream", "le", "quantile", "state"}
 STREAM = re.compile(r"^[A-Za-z0-9_.-]+:\{p\d+\}:(events|deliveries)$")
 
 

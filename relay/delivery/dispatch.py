@@ -31,7 +31,7 @@ from relay.delivery.hosts import HostGates, host_of
 from relay.delivery.message import Delivery, OutboundRequest, Prepared
 from relay.delivery.outcomes import Outcomes
 from relay.delivery.policy import AttemptResult
-from relay.delivery.retry import Retry, put_off
+from relay.delivery.retry import Retry, paused, paused_too_long, put_off
 from relay.delivery.single_use import Lease, SingleUse
 from relay.delivery.throttle import Throttle
 from relay.events import StreamEvent
@@ -189,6 +189,12 @@ class Dispatcher:
             async with asyncio.timeout(self.budget):
                 return await self._unusual(delivery, now_webhook)
         try:
+            if not self.outcomes.breakers.may_skip(webhook.id):  # checked once its host is free
+                async with asyncio.timeout(self.budget):
+                    held, later = await self._held(delivery)
+                if held:
+                    self.hosts.leave(host)
+                    return later
             result = await (self._traced(delivery, request) if self.tracing.on else self.sender.send(request))
         except BaseException:
             self.hosts.leave(host)
@@ -196,6 +202,9 @@ class Dispatcher:
         self.hosts.leave(host, None if result.refused else result.seconds)
         if 200 <= (result.status or 0) < 300:
             self.outcomes.delivered(delivery, result)
+            if not self.outcomes.breakers.may_skip(webhook.id):
+                async with asyncio.timeout(self.budget):
+                    await self.outcomes.breaker_succeeded(webhook.id)
             return None
         async with asyncio.timeout(self.budget):
             return await self.outcomes.settle(delivery, webhook, result, None)
@@ -254,6 +263,9 @@ class Dispatcher:
 
     async def _attempt(self, delivery: Delivery, webhook: Webhook) -> tuple[Retry | None, float | None]:
         """One attempt, under a single-use lease if the webhook needs one; and its duration."""
+        held, later = await self._held(delivery)
+        if held:
+            return later, None
         token: str | None = None
         if webhook.single_use:
             token = uuid.uuid4().hex
@@ -274,6 +286,23 @@ class Dispatcher:
         result = await (self._traced(delivery, request) if self.tracing.on else self.sender.send(request))
         retry = await self.outcomes.settle(delivery, webhook, result, token)
         return retry, None if result.refused else result.seconds
+
+    async def _held(self, delivery: Delivery) -> tuple[bool, Retry | None]:
+        """Whether the webhook's open circuit breaker holds the delivery back; if so, when it comes
+        back (None: held past the retry schedule's span, it was given up as ``exhausted``)."""
+        verdict = await self.outcomes.breakers.check(delivery.webhook_id)
+        if verdict.go:
+            return False, None
+        now_ms = self.clock.now_ms()
+        schedule = self.outcomes.schedule
+        if paused_too_long(delivery, schedule, now_ms):
+            tried = delivery.attempt - 1
+            reason = f"gave up after {tried} attempts: the webhook's circuit breaker stayed open"
+            await self.outcomes.dead(delivery, "exhausted", reason)
+            return True, None
+        metrics.DELIVERIES_DEFERRED.labels("breaker_open").inc()
+        left = sum(schedule) - (now_ms - (delivery.first_ms or now_ms)) / 1000
+        return True, paused(delivery, self.clock, min(verdict.wait, max(0.0, left)))
 
     async def _throttled(self, delivery: Delivery, webhook_id: int, rate: int) -> Retry | None:
         """Spend a token of the webhook's ``rateLimit``; without one, the delivery put off."""

@@ -31,6 +31,8 @@ class Delivery:
     attempt: int
     """1 for the first attempt; the retry schedule's length + 1 for the last."""
     event: StreamEvent
+    first_ms: int = 0
+    """Unix ms of its first attempt (or of its first pause, if it never had one); 0 before."""
 
     @property
     def id(self) -> str:
@@ -38,7 +40,10 @@ class Delivery:
         return self.event.delivery_id(self.webhook_id)
 
     def to_fields(self) -> dict[str, str | bytes | int]:
-        return {"webhook": self.webhook_id, "attempt": self.attempt, **self.event.to_fields()}
+        fields: dict[str, str | bytes | int] = {"webhook": self.webhook_id, "attempt": self.attempt}
+        if self.first_ms:
+            fields["first"] = self.first_ms
+        return {**fields, **self.event.to_fields()}
 
     @classmethod
     def from_fields(cls, fields: dict[bytes, bytes]) -> Delivery:
@@ -46,10 +51,12 @@ class Delivery:
         attempt = int(fields[b"attempt"])
         if attempt < 1:
             raise ValueError(f"attempt {attempt} is not a positive number")
-        return cls(int(fields[b"webhook"]), attempt, StreamEvent.from_fields(fields))
+        first = int(fields.get(b"first", b"0"))
+        return cls(int(fields[b"webhook"]), attempt, StreamEvent.from_fields(fields), first)
 
-    def again(self, attempt: int) -> Delivery:
-        return Delivery(self.webhook_id, attempt, self.event)
+    def again(self, attempt: int, first_ms: int) -> Delivery:
+        """The delivery at ``attempt``; its first attempt's time kept, or ``first_ms`` if unknown."""
+        return Delivery(self.webhook_id, attempt, self.event, self.first_ms or first_ms)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

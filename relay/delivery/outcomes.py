@@ -16,6 +16,7 @@ import structlog
 from relay import metrics
 from relay.clock import Clock
 from relay.delivery.acks import Completer
+from relay.delivery.breaker import Breakers, Change
 from relay.delivery.message import Delivery
 from relay.delivery.policy import AttemptResult, Verdict, classify, describe, status_class
 from relay.delivery.retry import GiveUp, Retry, after_failure
@@ -39,6 +40,7 @@ class Outcomes:
     dead_letters: DeadLetters
     completer: Completer
     single_use: SingleUse
+    breakers: Breakers
     schedule: tuple[float, ...]
     clock: Clock
 
@@ -64,6 +66,7 @@ class Outcomes:
         verdict = classify(result)
         if verdict is Verdict.DELIVERED:
             self.delivered(delivery, result)
+            await self.breaker_succeeded(webhook.id)
             if token is not None:
                 await self.single_use.used(webhook.id, token)
                 await self.store.delete(webhook.id)
@@ -74,6 +77,7 @@ class Outcomes:
         if verdict is Verdict.GONE:
             await self._gone(webhook)
         if verdict is Verdict.RETRY:
+            await self._breaker_failed(webhook)
             return await self._retry(delivery, result, "exhausted", "delivery failed, retry scheduled")
         await self.dead(delivery, _DEAD_KIND[verdict], describe(result), result)
         return None
@@ -114,6 +118,30 @@ class Outcomes:
             retry_in=round(step.due - self.clock.now(), 3),
         )
         return step
+
+    async def breaker_succeeded(self, webhook_id: int) -> None:
+        """A 2xx: the webhook's failures in a row are cleared, its breaker closed if open."""
+        if await self.breakers.succeeded(webhook_id) is Change.CLOSED:
+            log.warning("circuit breaker closed: the webhook answers again", webhook_id=webhook_id)
+
+    async def _breaker_failed(self, webhook: Webhook) -> None:
+        change = await self.breakers.failed(webhook.id)
+        if change is Change.OPENED:
+            log.warning(
+                "circuit breaker opened: the webhook's deliveries are paused",
+                webhook_id=webhook.id,
+                name=webhook.name,
+                failures=self.breakers.failures,
+            )
+        elif change is Change.REOPENED:
+            log.info("circuit breaker probe failed; paused for longer", webhook_id=webhook.id)
+        elif change is Change.DISABLE and await self.store.set_enabled(webhook.id, False, self._ms()):
+            metrics.WEBHOOKS_AUTO_DISABLED.inc()
+            log.warning(
+                "webhook disabled: it kept failing with no success for RELAY_DISABLE_AFTER",
+                webhook_id=webhook.id,
+                name=webhook.name,
+            )
 
     async def _gone(self, webhook: Webhook) -> None:
         """Switch the webhook off; counted and logged only by the worker that did it (several

@@ -99,7 +99,19 @@ def after_failure(
     now = clock.now()
     asked = parse_retry_after(result.retry_after, now)
     delay = jittered(schedule[attempt - 1], clock) if asked is None else min(asked, max(schedule))
-    return Retry(delivery.again(attempt + 1), now + delay)
+    return Retry(delivery.again(attempt + 1, int(now * 1000)), now + delay)
+
+
+def paused_too_long(delivery: Delivery, schedule: tuple[float, ...], now_ms: int) -> bool:
+    """A delivery held back by its webhook's breaker has waited the schedule's whole span since its
+    first attempt: it is given up (``exhausted``). Pure."""
+    return bool(delivery.first_ms) and now_ms - delivery.first_ms >= sum(schedule) * 1000
+
+
+def paused(delivery: Delivery, clock: Clock, wait: float) -> Retry:
+    """``delivery`` held back by its open breaker for ``wait`` seconds; its pause start noted as
+    its first attempt if it had none."""
+    return put_off(delivery.again(delivery.attempt, clock.now_ms()), clock, wait)
 
 
 def put_off(delivery: Delivery, clock: Clock, wait: float = 0.0) -> Retry:

@@ -20,6 +20,7 @@ import structlog
 
 from relay.clock import SYSTEM, Clock
 from relay.delivery.acks import MAX_BATCH, Completer
+from relay.delivery.breaker import Breakers
 from relay.delivery.capacity import Capacity
 from relay.delivery.client import Sender
 from relay.delivery.dispatch import Dispatcher
@@ -44,6 +45,9 @@ from relay.webhooks.view import WebhookView
 log = structlog.get_logger("relay.delivery")
 
 SWEEP_EVERY = 30.0
+BREAKER_REFRESH = 0.25
+"""Seconds between a worker's reads of the shared breaker states: how long it may go on sending
+to a webhook whose breaker another worker opened (its own failures tell it sooner)."""
 """Seconds between sweeps that delete expired webhooks."""
 
 
@@ -102,11 +106,21 @@ class DeliveryService:
         self.capacity = Capacity(settings.max_in_flight, least=settings.max_in_flight // 4)
         single_use = SingleUse(redis, keys, ttl=settings.delivery_timeout * 2 + 30)
         self.dead_letters = DeadLetters(redis, keys)
+        self.breakers = Breakers(
+            redis,
+            keys,
+            failures=settings.breaker_failures,
+            max_cooldown=settings.breaker_max_cooldown,
+            probe_lease=settings.delivery_timeout + 5,
+            disable_after=settings.disable_after,
+            clock=clock,
+        )
         outcomes = Outcomes(
             store=self.store,
             dead_letters=self.dead_letters,
             completer=self.completer,
             single_use=single_use,
+            breakers=self.breakers,
             schedule=settings.retry_schedule,
             clock=clock,
         )
@@ -153,6 +167,8 @@ class DeliveryService:
         await self.completer.start()
         self._tasks.append(asyncio.create_task(self._load_view(), name="delivery-view"))
         self._tasks.append(asyncio.create_task(self._sweep_forever(), name="delivery-sweep"))
+        if self.breakers.on:
+            self._tasks.append(asyncio.create_task(self._breakers_forever(), name="delivery-breakers"))
         for reader in self.readers:
             name = f"delivery-{reader.consumer}-p{reader.partition}"
             self._tasks.append(asyncio.create_task(reader.run(), name=name))
@@ -217,6 +233,14 @@ class DeliveryService:
             with contextlib.suppress(Exception):
                 await self.sweep()
             await asyncio.sleep(self.sweep_every)
+
+    async def _breakers_forever(self) -> None:
+        """Read the shared breaker states every ``BREAKER_REFRESH`` seconds."""
+        await self.ready.wait()
+        while not self.stopping.is_set():
+            with contextlib.suppress(Exception):
+                await self.breakers.refresh(total=len(self.view.all()))
+            await asyncio.sleep(BREAKER_REFRESH)
 
     async def sweep(self) -> int:
         """Delete expired webhooks; forget idle hosts' latencies; drop the dead letters older than
