@@ -250,7 +250,12 @@ class Settings(BaseSettings):
         "(e.g. `127.0.0.0/8,10.0.0.0/8`). Link-local and metadata addresses are always refused.",
     )
     max_in_flight: int = Field(256, ge=1, description="Deliveries in flight per worker process.")
-    max_per_host: int = Field(32, ge=1, description="Deliveries in flight per callback host.")
+    max_per_host: int = Field(
+        32,
+        ge=1,
+        description="Deliveries in flight per callback host, per worker process: N worker processes "
+        "allow up to N times this to one host together (a webhook's `rateLimit` holds across all).",
+    )
     shutdown_grace: Duration = Field(
         20.0, description="On SIGTERM, in-flight deliveries get this long to finish."
     )
