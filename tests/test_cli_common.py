@@ -74,3 +74,29 @@ def test_a_port_file_naming_another_redis_is_not_trusted(
     (data_dir / "redis.port").write_text(str(redis_server.port))
     assert main(["webhooks", "list"]) == 1
     assert "no relay is running" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["events", "tail", "-n", "0"], "argument -n/--count: must be at least 1, not 0"),
+        (["events", "tail", "-n", "x"], "argument -n/--count: not a whole number: 'x'"),
+        (["dead-letters", "list", "-n", "-1"], "argument -n/--limit: must be at least 0, not -1"),
+        (["webhooks", "list", "--offset", "-5"], "argument --offset: must be at least 0, not -5"),
+        (["webhooks", "list", "-n", "1001"], "argument -n/--limit: must be from 0 to 1000, not 1001"),
+        (["receive", "--secret", "s", "--port", "99999"], "must be from 1 to 65535, not 99999"),
+        (["check", "--timeout", "0"], "argument --timeout: must be above 0, not 0"),
+    ],
+)
+def test_a_number_out_of_range_is_a_usage_error_before_redis(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    """A count, offset, port or timeout out of range exits 2 with argparse's one line naming the
+    option (it reached Redis before: a library's error, or a silent wrong answer)."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert said in err
+    assert "Traceback" not in err
+    assert not data_dir.exists()

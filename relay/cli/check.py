@@ -24,7 +24,7 @@ from typing import Any, Literal
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
-from relay.cli.common import load_settings, run_async
+from relay.cli.common import load_settings, run_async, seconds
 from relay.keys import Keys
 from relay.runtime import redis_url_in_use
 from relay.settings import Settings
@@ -312,7 +312,7 @@ def register(sub: Any) -> None:
     )
     check.add_argument("--strict", action="store_true", help="treat warnings as failures")
     check.add_argument(
-        "--timeout", type=float, default=3.0, help="seconds allowed per Redis call (default 3)"
+        "--timeout", type=seconds, default=3.0, help="seconds allowed per Redis call (default 3)"
     )
     check.add_argument(
         "--ingest-rate",

@@ -19,6 +19,34 @@ class CliError(Exception):
     """A failure to report as one line and a non-zero exit."""
 
 
+def whole_number(least: int, most: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type``: an integer from ``least`` (to ``most``); else argparse's one-line
+    usage error and exit 2, before anything reaches Redis."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < least or (most is not None and value > most):
+            span = f"from {least} to {most}" if most is not None else f"at least {least}"
+            raise argparse.ArgumentTypeError(f"must be {span}, not {value}")
+        return value
+
+    return parse
+
+
+def seconds(text: str) -> float:
+    """An argparse ``type``: a number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
+
+
 def load_settings(**overrides: Any) -> Settings:
     settings = Settings.load(**overrides)
     logs.configure(settings)

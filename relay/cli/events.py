@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import orjson
 
-from relay.cli.common import load_settings, run_async, running_redis
+from relay.cli.common import load_settings, run_async, running_redis, whole_number
 from relay.events import StreamEvent
 from relay.keys import Keys
 from relay.settings import Settings
@@ -82,6 +82,6 @@ def register(sub: Any) -> None:
         help="print the newest events, one JSON line each",
         description="Print the newest events on the streams, oldest first, one JSON line each.",
     )
-    tail.add_argument("-n", "--count", type=int, default=10, help="how many (default 10)")
+    tail.add_argument("-n", "--count", type=whole_number(1), default=10, help="how many (default 10)")
     tail.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
     tail.set_defaults(handler=_tail_cmd)

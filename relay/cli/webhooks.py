@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from relay.api.http import describe
 from relay.api.schemas import MAX_LIMIT
-from relay.cli.common import CliError, on_redis
+from relay.cli.common import CliError, on_redis, whole_number
 from relay.keys import Keys
 from relay.settings import Settings
 from relay.store.connect import RedisClient
@@ -44,7 +44,7 @@ async def _list(store: WebhookStore, args: argparse.Namespace) -> int:
         callback=args.callback,
         enabled=args.enabled,
         offset=args.offset,
-        limit=min(args.limit, MAX_LIMIT),
+        limit=args.limit,
     )
     total, page = await store.find(query)
     for webhook in page:
@@ -145,9 +145,9 @@ def _add_list(commands: Any) -> None:
     state.add_argument(
         "--disabled", dest="enabled", action="store_const", const=False, help="only disabled ones"
     )
-    ls.add_argument("--offset", type=int, default=0, help="skip this many (default 0)")
+    ls.add_argument("--offset", type=whole_number(0), default=0, help="skip this many (default 0)")
     ls.add_argument(
-        "-n", "--limit", type=int, default=100, help=f"at most this many (default 100, max {MAX_LIMIT})"
+        "-n", "--limit", type=whole_number(0, MAX_LIMIT), default=100, help=f"at most this many (default 100, max {MAX_LIMIT})"
     )
     ls.add_argument("--json", action="store_true", help="one JSON object per line, as the API returns them")
     ls.set_defaults(handler=_command(_list))
