@@ -114,7 +114,9 @@ def register(sub: Any) -> None:
     ls = commands.add_parser("list", help="id, webhook id, kind, last status and reason, newest first")
     ls.add_argument("--webhook", type=int, help="only this webhook's")
     ls.add_argument("--kind", choices=KINDS, help="only letters of this kind")
-    ls.add_argument("-n", "--limit", type=whole_number(0), default=100, help="at most this many (default 100)")
+    ls.add_argument(
+        "-n", "--limit", type=whole_number(0), default=100, help="at most this many (default 100)"
+    )
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
     ls.set_defaults(handler=_command(_list))
     show = commands.add_parser("show", help="one dead letter in full, its event included")

@@ -77,7 +77,9 @@ def register(sub: Any) -> None:
         description="Listen on 127.0.0.1, verify each delivery's X-CallFire-Signature and "
         "webhook-signature with the webhook's secret, answer 200 and print one JSON line each.",
     )
-    receive.add_argument("--port", type=whole_number(1, 65535), default=9000, help="port on 127.0.0.1 (default 9000)")
+    receive.add_argument(
+        "--port", type=whole_number(1, 65535), default=9000, help="port on 127.0.0.1 (default 9000)"
+    )
     receive.add_argument("--path", default="/hook", help="path to accept POSTs on (default /hook)")
     receive.add_argument("--secret", required=True, help="the webhook's secret")
     receive.set_defaults(handler=_receive)

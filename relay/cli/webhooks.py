@@ -147,7 +147,11 @@ def _add_list(commands: Any) -> None:
     )
     ls.add_argument("--offset", type=whole_number(0), default=0, help="skip this many (default 0)")
     ls.add_argument(
-        "-n", "--limit", type=whole_number(0, MAX_LIMIT), default=100, help=f"at most this many (default 100, max {MAX_LIMIT})"
+        "-n",
+        "--limit",
+        type=whole_number(0, MAX_LIMIT),
+        default=100,
+        help=f"at most this many (default 100, max {MAX_LIMIT})",
     )
     ls.add_argument("--json", action="store_true", help="one JSON object per line, as the API returns them")
     ls.set_defaults(handler=_command(_list))
