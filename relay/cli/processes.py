@@ -97,6 +97,7 @@ def register(sub: Any) -> None:
     work = sub.add_parser(
         "work",
         help="delivery workers only",
-        description="Deliver events to webhooks. Serves /healthz, /readyz and /metrics on RELAY_PORT.",
+        description="Deliver events to webhooks. Serves /healthz, /readyz and /metrics on RELAY_PORT "
+        "(/metrics on RELAY_ADMIN_PORT when set).",
     )
     work.set_defaults(handler=_work)
