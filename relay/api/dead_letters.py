@@ -15,7 +15,7 @@ from relay.api.recovery_schemas import (
     ReplayBody,
     ReplayResult,
 )
-from relay.api.registry import ERRORS, WEBHOOK_STORE, Operation, PathParam, Response
+from relay.api.registry import ERROR_RESPONSES, WEBHOOK_STORE, Operation, PathParam, Response
 from relay.api.schemas import ErrorResponse, FieldsQuery
 from relay.errors import ApiError
 from relay.store.dead_letters import LETTER_ID, DeadLetters, LetterQuery
@@ -101,7 +101,7 @@ async def delete_dead_letter(request: web.Request) -> web.Response:
 
 _ID_SCHEMA = {"type": "string", "pattern": LETTER_ID.pattern.join("^$")}
 ID = PathParam("id", _ID_SCHEMA, "A dead letter's id, e.g. 1700000000000-0")
-_ERR = {status: Response(description="error", model=ErrorResponse) for status in ERRORS}
+_ERR = ERROR_RESPONSES
 _ERR_404 = {**_ERR, 404: Response(description="no such dead letter", model=ErrorResponse)}
 _TAGS = ("dead letters",)
 

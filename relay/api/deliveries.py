@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from relay.api import http
-from relay.api.registry import ERRORS, WEBHOOK_STORE, Operation, PathParam, Response
+from relay.api.registry import ERROR_RESPONSES, WEBHOOK_STORE, Operation, PathParam, Response
 from relay.api.schemas import ErrorResponse, PageQuery
 from relay.errors import ApiError
 from relay.store.attempts import Attempts
@@ -66,7 +66,7 @@ OPERATIONS = (
         responses={
             200: Response(description="a page of delivery attempts", model=DeliveryAttemptPage),
             404: Response(description="no such webhook", model=ErrorResponse),
-            **{status: Response(description="error", model=ErrorResponse) for status in ERRORS},
+            **ERROR_RESPONSES,
         },
         query=PageQuery,
         path_params=(ID,),

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from relay import selector
 from relay.api import http
-from relay.api.registry import ERRORS, WEBHOOK_STORE, Operation, Response
+from relay.api.registry import ERROR_RESPONSES, WEBHOOK_STORE, Operation, Response
 from relay.api.schemas import ErrorResponse
 from relay.keys import Keys
 from relay.store.connect import RedisClient
@@ -100,7 +100,7 @@ async def dry_run(request: web.Request) -> web.Response:
     return web.Response(body=orjson.dumps(run.answer()), content_type="application/json")
 
 
-_ERR = {status: Response(description="error", model=ErrorResponse) for status in ERRORS}
+_ERR = ERROR_RESPONSES
 _TOO_LARGE = Response(description="the body is larger than RELAY_MAX_BODY_BYTES", model=ErrorResponse)
 
 OPERATIONS = (

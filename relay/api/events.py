@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 from relay.api import http
 from relay.api.deliveries import DeliveryAttempt
 from relay.api.recovery_schemas import Ms, ordered
-from relay.api.registry import ERRORS, WEBHOOK_STORE, Operation, PathParam, Response
+from relay.api.registry import ERROR_RESPONSES, WEBHOOK_STORE, Operation, PathParam, Response
 from relay.api.schemas import MAX_LIMIT, ErrorResponse, FieldsQuery, PageQuery
 from relay.catalog import event_key
 from relay.errors import ApiError
@@ -148,7 +148,7 @@ async def get_event(request: web.Request) -> web.Response:
 
 _ID_SCHEMA = {"type": "string", "pattern": EVENT_ID.pattern.join("^$")}
 ID = PathParam("id", _ID_SCHEMA, "An event's id, e.g. evt_<32 hex digits>_0")
-_ERR = {status: Response(description="error", model=ErrorResponse) for status in ERRORS}
+_ERR = ERROR_RESPONSES
 _TAGS = ("events",)
 
 OPERATIONS = (

@@ -14,7 +14,15 @@ from aiohttp import web
 
 from relay.api import http
 from relay.api.recovery_schemas import BackfillBody, BackfillResult, RecoverBody, RecoverResult
-from relay.api.registry import CLOCK, ERRORS, RETENTION_MS, WEBHOOK_STORE, Operation, PathParam, Response
+from relay.api.registry import (
+    CLOCK,
+    ERROR_RESPONSES,
+    RETENTION_MS,
+    WEBHOOK_STORE,
+    Operation,
+    PathParam,
+    Response,
+)
 from relay.api.schemas import ErrorResponse
 from relay.errors import ApiError
 from relay.store.dead_letters import DeadLetters, LetterQuery
@@ -73,7 +81,7 @@ async def backfill(request: web.Request) -> web.Response:
 
 
 ID = PathParam("id", {"type": "integer", "format": "int64"}, "An id of a webhook")
-_ERR = {status: Response(description="error", model=ErrorResponse) for status in ERRORS}
+_ERR = ERROR_RESPONSES
 _ERR_404 = {**_ERR, 404: Response(description="no such webhook", model=ErrorResponse)}
 
 OPERATIONS = (

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from relay.api.schemas import ErrorResponse
 from relay.store.webhooks import WebhookStore
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -44,6 +45,10 @@ class Response:
     content_type: str = "application/json"
     schema: dict[str, Any] | None = None
     """A raw JSON schema of the body, for bodies without a model."""
+
+
+ERROR_RESPONSES = {status: Response(description="error", model=ErrorResponse) for status in ERRORS}
+"""The ``responses`` entries of ``ERRORS``, in CallFire's error shape: one dict every operation spreads."""
 
 
 @dataclass(frozen=True, kw_only=True)

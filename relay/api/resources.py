@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from relay.api import http
-from relay.api.registry import ERRORS, Operation, PathParam, Response
+from relay.api.registry import ERROR_RESPONSES, Operation, PathParam, Response
 from relay.api.schemas import ErrorResponse, FieldsQuery, ItemListWebhookResource, WebhookResource
 from relay.catalog import RESOURCES
 from relay.errors import ApiError
@@ -28,7 +28,7 @@ async def get_resource(request: web.Request) -> web.Response:
     return http.json_response(_resource(name), fields=params.fields)
 
 
-_ERR = {status: Response(description="error", model=ErrorResponse) for status in ERRORS}
+_ERR = ERROR_RESPONSES
 
 OPERATIONS = (
     Operation(

@@ -7,7 +7,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from relay.api import http
-from relay.api.registry import CLOCK, ERRORS, WEBHOOK_STORE, Operation, PathParam, Response
+from relay.api.registry import CLOCK, ERROR_RESPONSES, WEBHOOK_STORE, Operation, PathParam, Response
 from relay.api.schemas import (
     MAX_LIMIT,
     ErrorResponse,
@@ -92,7 +92,7 @@ async def delete_webhook(request: web.Request) -> web.Response:
 
 
 ID = PathParam("id", {"type": "integer", "format": "int64"}, "An id of a webhook")
-_ERR = {status: Response(description="error", model=ErrorResponse) for status in ERRORS}
+_ERR = ERROR_RESPONSES
 _ERR_404 = {**_ERR, 404: Response(description="no such webhook", model=ErrorResponse)}
 _TOO_LARGE = {413: Response(description="the body is larger than RELAY_MAX_BODY_BYTES", model=ErrorResponse)}
 
