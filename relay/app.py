@@ -20,7 +20,7 @@ from relay.errors import error_middleware
 from relay.health import Backlog, Readiness, setup_health, setup_metrics
 from relay.ingest.handler import Listener, setup_listener
 from relay.ingest.writer import IngestWriter
-from relay.keys import GROUP, Keys
+from relay.keys import Keys
 from relay.settings import Settings
 from relay.store.connect import RedisClient
 from relay.tracing import Tracing
@@ -73,8 +73,7 @@ def create_app(
         _setup_ingest(app, settings, redis, keys, tracing)
     if workers > 0:
         setup_delivery(app, settings, redis, keys, readiness, workers, tracing)
-    streams = [*keys.all_events(), *(keys.deliveries(p) for p in range(keys.partitions))]
-    backlog = Backlog(redis=redis, streams=streams, group=GROUP) if workers > 0 else None
+    backlog = Backlog(redis=redis, keys=keys) if workers > 0 else None
     setup_admin(app, settings, redis, keys, api=api, backlog=backlog)
     return app
 

@@ -4,13 +4,15 @@ parts are loaded), ``/metrics`` (Prometheus). None of them needs credentials."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 
 import orjson
 from aiohttp import web
 
 from relay import metrics
+from relay.clock import SYSTEM, Clock
+from relay.keys import Keys
+from relay.store.backlog import read_backlog
 from relay.store.connect import RedisClient
 
 Check = Callable[[], str | None]
@@ -57,34 +59,34 @@ class Readiness:
 
 
 class Backlog:
-    """Per stream, the consumer group's lag and pending count, read from Redis when /metrics is
-    scraped (so the gauges are as fresh as the scrape). Every process that runs workers reports
-    the same values: aggregate with ``max by (stream)``, not ``sum``."""
+    """The backlog's gauges, read from Redis when /metrics is scraped (so they are as fresh as the
+    scrape, at two round trips each: ``relay.store.backlog``): per stream, the consumer group's
+    lag, pending count and lag as an age; the retry sets' size; the dead letters stored. Every
+    process that runs workers reports the same values: aggregate with ``max``, not ``sum``."""
 
-    def __init__(self, *, redis: RedisClient, streams: list[str], group: str, timeout: float = 1.0) -> None:
+    def __init__(
+        self, *, redis: RedisClient, keys: Keys, clock: Clock = SYSTEM, timeout: float = 1.0
+    ) -> None:
         self.redis = redis
-        self.streams = streams
-        self.group = group
+        self.keys = keys
+        self.clock = clock
         self.timeout = timeout
 
     async def observe(self) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        for stream in self.streams:
-            pipe.xinfo_groups(stream)
-        with contextlib.suppress(Exception):  # Redis away: the gauges keep their last values
+        try:
             async with asyncio.timeout(self.timeout):
-                replies = await pipe.execute(raise_on_error=False)
-                for stream, groups in zip(self.streams, replies, strict=True):
-                    self._record(stream, groups)
-
-    def _record(self, stream: str, groups: object) -> None:
-        if not isinstance(groups, list):  # no such stream yet
+                state = await read_backlog(self.redis, self.keys)
+        except Exception:  # Redis away: the gauges keep their last values
             return
-        for group in groups:
-            if group["name"] in (self.group, self.group.encode()):
-                metrics.GROUP_PENDING.labels(stream).set(group["pending"])
-                if group.get("lag") is not None:  # None when Redis cannot tell (after a trim)
-                    metrics.GROUP_LAG.labels(stream).set(group["lag"])
+        now_ms = self.clock.now_ms()
+        for stream in state.streams:
+            metrics.GROUP_PENDING.labels(stream.stream).set(stream.pending)
+            if stream.lag is not None:  # None when Redis cannot tell (after a trim)
+                metrics.GROUP_LAG.labels(stream.stream).set(stream.lag)
+            age_ms = 0 if stream.oldest_ms is None else max(0, now_ms - stream.oldest_ms)
+            metrics.GROUP_LAG_SECONDS.labels(stream.stream).set(age_ms / 1000)
+        metrics.RETRY_SET_SIZE.set(state.scheduled)
+        metrics.DEAD_LETTERS_STORED.set(state.dead_letters)
 
 
 def _json(status: int, data: object) -> web.Response:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+import platform
+from importlib.metadata import PackageNotFoundError, version
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, Info, generate_latest
+
+import relay
 
 CALLBACKS = Counter(
     "relay_callbacks_total",
@@ -57,6 +62,19 @@ WEBHOOKS_AUTO_DISABLED = Counter(
 )
 GROUP_LAG = Gauge("relay_group_lag", "Entries not yet read by the consumer group", ["stream"])
 GROUP_PENDING = Gauge("relay_group_pending", "Entries read but not yet acknowledged", ["stream"])
+GROUP_LAG_SECONDS = Gauge(
+    "relay_group_lag_seconds",
+    "Seconds since the oldest entry the consumer group has not acknowledged (read or not) was "
+    "added to the stream; 0 when every entry is acknowledged",
+    ["stream"],
+)
+RETRY_SET_SIZE = Gauge(
+    "relay_retry_set_size",
+    "Deliveries waiting in the scheduled-retries sets, all partitions: retries not yet due and "
+    "deliveries put off (host busy, rate limit, breaker open)",
+)
+# Not "relay_retries_scheduled": the counter relay_retries_scheduled_total owns that family name.
+DEAD_LETTERS_STORED = Gauge("relay_dead_letters_stored", "Dead letters currently stored")
 WEBHOOKS_CACHED = Gauge("relay_webhooks_cached", "Webhooks in this worker's cached view")
 WEBHOOK_SECRETS_UNREADABLE = Gauge(
     "relay_webhook_secrets_unreadable",
@@ -66,6 +84,26 @@ DELIVERIES_SECRET_UNREADABLE = Counter(
     "relay_deliveries_secret_unreadable_total",
     "Delivery attempts held back, unsent, because no key of RELAY_SECRET_KEYS opens their "
     "webhook's stored secret (retried on the schedule, then dead letters of kind secret-unreadable)",
+)
+
+BUILD = Info("relay_build", "The relay's version and the versions it runs on")
+"""Renders ``relay_build_info{version=...,python=...,aiohttp=...,redis_py=...} 1``."""
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:  # pragma: no cover - every one is a dependency
+        return "unknown"
+
+
+BUILD.info(
+    {
+        "version": relay.__version__,
+        "python": platform.python_version(),
+        "aiohttp": _version("aiohttp"),
+        "redis_py": _version("redis"),
+    }
 )
 
 

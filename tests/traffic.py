@@ -59,18 +59,20 @@ async def running_relay(settings: Settings, redis: RedisClient, **parts: Any) ->
         yield RunningRelay(f"http://127.0.0.1:{server.port}", session, server.app)
 
 
-def private_settings(make_settings: Any) -> Settings:
-    """Settings carrying every kind of secret, with retries fast enough for a test."""
-    return make_settings(
-        callfire_secrets=f"{SECRET},{BOUND_ID}:{BOUND}",
-        api_credentials=f"admin:{PASSWORD}",
-        retry_schedule="0.1s,0.2s",
-        delivery_timeout="2s",
-        reclaim_idle="10s",
-        shutdown_grace="1s",
-        log_format="json",
-        log_level="debug",
-    )
+def private_settings(make_settings: Any, **overrides: Any) -> Settings:
+    """Settings carrying every kind of secret, with retries fast enough for a test (``overrides``
+    replace any of them)."""
+    values: dict[str, Any] = {
+        "callfire_secrets": f"{SECRET},{BOUND_ID}:{BOUND}",
+        "api_credentials": f"admin:{PASSWORD}",
+        "retry_schedule": "0.1s,0.2s",
+        "delivery_timeout": "2s",
+        "reclaim_idle": "10s",
+        "shutdown_grace": "1s",
+        "log_format": "json",
+        "log_level": "debug",
+    }
+    return make_settings(**(values | overrides))
 
 
 def marked_body(webhook_id: int = 1001) -> bytes:
