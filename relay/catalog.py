@@ -1,4 +1,5 @@
-"""CallFire's resources and the events each supports (callfire.md section 2). Pure."""
+"""CallFire's resources and the events each supports (callfire.md section 2), and the relay's own
+operational events (``RelayWebhook``, raised by ``relay.delivery.notices``). Pure."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ RESOURCES: dict[str, tuple[str, ...]] = {
     "MonthlyRenewal": ("Finished", "Failed"),
     "LowBalance": ("Finished", "Failed"),
     "OutboundTextDeliveryReport": ("Received",),
+    "RelayWebhook": ("Disabled", "Failing", "Recovered", "DeadLettered"),
 }
+OPERATIONAL = "RelayWebhook"
+"""The resource of the relay's operational events: about one of its webhooks, not from CallFire."""
 
 
 def event_key(event: str) -> str:

@@ -10,7 +10,10 @@ works unchanged on Redis Cluster:
 - ``{dead}``: the dead-letter stream.
 - ``{attempts:<id>}``: recent delivery attempts of one webhook.
 - ``{rate:<id>}``: one webhook's rate limit (``rateLimit``), shared by every worker.
-- ``{breakers}``: every webhook's circuit breaker that is not closed and clean.
+- ``{breakers}``: every webhook's circuit breaker that is not closed and clean, and the operational
+  events waiting to be put on a stream (``relay.delivery.notices``) with the dead-letter counts
+  they are made from: one slot, so the script that opens or closes a breaker queues its event in
+  the same step.
 - ``{ev:<event id>}``: what became of one event: the webhooks it matched, each attempt.
 """
 
@@ -85,6 +88,26 @@ class Keys:
         """Hash: webhook id -> its circuit breaker's state (``relay.delivery.breaker``); a webhook
         absent is closed with no failure."""
         return f"{self.prefix}:{{breakers}}:state"
+
+    @property
+    def notices(self) -> str:
+        """List, oldest first: operational events (``RelayWebhook``) not yet on an events stream."""
+        return f"{self.prefix}:{{breakers}}:notices"
+
+    @property
+    def notice_seq(self) -> str:
+        """Counter: numbers each operational event, so no two are the same event."""
+        return f"{self.prefix}:{{breakers}}:notice-seq"
+
+    @property
+    def notice_lock(self) -> str:
+        """String: the worker moving the notices onto the streams now (a lease)."""
+        return f"{self.prefix}:{{breakers}}:notice-lock"
+
+    @property
+    def dead_counts(self) -> str:
+        """Hash: webhook id -> its dead letters since its last ``DeadLettered`` event, as JSON."""
+        return f"{self.prefix}:{{breakers}}:dead-counts"
 
     def outcomes(self, event_id: str) -> str:
         """List, newest first: one event's delivery records (``relay.store.attempts``)."""

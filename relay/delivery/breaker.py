@@ -9,7 +9,9 @@ breaker, its failure opens it again for longer. 0 turns breaking off.
 State lives in one Redis hash (``Keys.breakers``: webhook id -> its state as JSON; absent: closed
 with no failure), changed only by the ``BREAKER`` script. Each worker reads the hash now and then
 (``refresh``): so it pauses deliveries of a breaker another opened without a Redis call, knows
-which webhooks have failures to clear on a success, and reports ``relay_breakers{state}``.
+which webhooks have failures to clear on a success, and reports ``relay_breakers{state}``. The
+script that opens or closes a breaker queues its ``Failing`` or ``Recovered`` notice
+(``relay.notices``) in the same step.
 
 Time comes in as a ``Clock``.
 """
@@ -94,23 +96,26 @@ class Breakers:
             return Verdict(False, (int(state["until"]) - now_ms) / 1000)
         return await self._call("check", webhook_id)
 
-    async def failed(self, webhook_id: int) -> Change:
-        """After a failed attempt."""
+    async def failed(self, webhook_id: int, notice: bytes = b"") -> Change:
+        """After a failed attempt. ``notice``: the context of the ``Failing`` notice an opening
+        raises (``relay.notices.context``); empty, none is raised."""
         if not self.on:
             return Change.NONE
-        return (await self._call("fail", webhook_id)).change
+        return (await self._call("fail", webhook_id, notice)).change
 
-    async def succeeded(self, webhook_id: int) -> Change:
-        """After a 2xx: clears the failures (and closes the breaker) if any are known."""
+    async def succeeded(self, webhook_id: int, notice: bytes = b"") -> Change:
+        """After a 2xx: clears the failures (and closes the breaker, raising ``Recovered`` with
+        ``notice`` unless empty) if any are known."""
         if self.may_skip(webhook_id):
             return Change.NONE
-        return (await self._call("ok", webhook_id)).change
+        return (await self._call("ok", webhook_id, notice)).change
 
-    async def _call(self, op: str, webhook_id: int) -> Verdict:
+    async def _call(self, op: str, webhook_id: int, notice: bytes = b"") -> Verdict:
         now_ms = self.clock.now_ms()
-        args = [op, webhook_id, now_ms, self.failures, self.first_ms, self.max_ms, self.lease_ms]
-        args.append(self.disable_after_ms)
-        go, wait_ms, change, raw = await run(self.redis, BREAKER, [self.keys.breakers], args)
+        args: list[int | str | bytes] = [op, webhook_id, now_ms, self.failures, self.first_ms, self.max_ms]
+        args += [self.lease_ms, self.disable_after_ms, notice]
+        keys = [self.keys.breakers, self.keys.notices, self.keys.notice_seq]
+        go, wait_ms, change, raw = await run(self.redis, BREAKER, keys, args)
         if raw:
             self._known[webhook_id] = orjson.loads(raw)
         else:

@@ -204,7 +204,7 @@ class Dispatcher:
             self.outcomes.delivered(delivery, result)
             if not self.outcomes.breakers.may_skip(webhook.id):
                 async with asyncio.timeout(self.budget):
-                    await self.outcomes.breaker_succeeded(webhook.id)
+                    await self.outcomes.breaker_succeeded(delivery, webhook, result)
             return None
         async with asyncio.timeout(self.budget):
             return await self.outcomes.settle(delivery, webhook, result, None)

@@ -8,10 +8,13 @@ A 2xx for an ordinary webhook, the common case, is settled without awaiting anyt
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import structlog
+from prometheus_client import Counter
 
 from relay import metrics
 from relay.clock import Clock
@@ -21,8 +24,10 @@ from relay.delivery.message import Delivery
 from relay.delivery.policy import AttemptResult, Verdict, classify, describe, status_class
 from relay.delivery.retry import GiveUp, Retry, after_failure
 from relay.delivery.single_use import SingleUse
+from relay.notices import DISABLED, GONE, context, disabled_after, quiet
 from relay.store.attempts import AttemptRecord
 from relay.store.dead_letters import DeadLetters, letter_fields
+from relay.store.notices import Notices
 from relay.store.streams import Entry
 from relay.store.webhooks import WebhookStore
 from relay.webhooks.model import Webhook
@@ -43,6 +48,11 @@ class Outcomes:
     breakers: Breakers
     schedule: tuple[float, ...]
     clock: Clock
+    notices: Notices
+    lookup: Callable[[int], Webhook | None]
+    """The webhook as the worker's view holds it (a dead letter's notice names it)."""
+    notified: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when this worker queued a notice: its drain need not wait for its next round."""
 
     def _ms(self) -> int:
         return self.clock.now_ms()
@@ -66,7 +76,7 @@ class Outcomes:
         verdict = classify(result)
         if verdict is Verdict.DELIVERED:
             self.delivered(delivery, result)
-            await self.breaker_succeeded(webhook.id)
+            await self.breaker_succeeded(delivery, webhook, result)
             if token is not None:
                 await self.single_use.used(webhook.id, token)
                 await self.store.delete(webhook.id)
@@ -75,9 +85,9 @@ class Outcomes:
         if token is not None:
             await self.single_use.release(webhook.id, token)
         if verdict is Verdict.GONE:
-            await self._gone(webhook)
+            await self._switch_off(delivery, webhook, result, GONE, metrics.WEBHOOKS_DISABLED)
         if verdict is Verdict.RETRY:
-            await self._breaker_failed(webhook)
+            await self._breaker_failed(delivery, webhook, result)
             return await self._retry(delivery, result, "exhausted", "delivery failed, retry scheduled")
         await self.dead(delivery, _DEAD_KIND[verdict], describe(result), result)
         return None
@@ -119,14 +129,24 @@ class Outcomes:
         )
         return step
 
-    async def breaker_succeeded(self, webhook_id: int) -> None:
-        """A 2xx: the webhook's failures in a row are cleared, its breaker closed if open."""
-        if await self.breakers.succeeded(webhook_id) is Change.CLOSED:
-            log.warning("circuit breaker closed: the webhook answers again", webhook_id=webhook_id)
+    def _notice(self, delivery: Delivery, webhook: Webhook, result: AttemptResult | None) -> bytes:
+        """The context of a notice about this delivery's webhook; empty (none is raised) when the
+        delivery carries an operational event itself."""
+        if quiet(delivery.event):
+            return b""
+        return context(webhook.id, webhook.name, webhook.callback, *_last(result))
 
-    async def _breaker_failed(self, webhook: Webhook) -> None:
-        change = await self.breakers.failed(webhook.id)
+    async def breaker_succeeded(self, delivery: Delivery, webhook: Webhook, result: AttemptResult) -> None:
+        """A 2xx: the webhook's failures in a row are cleared, its breaker closed if open."""
+        notice = self._notice(delivery, webhook, result)
+        if await self.breakers.succeeded(webhook.id, notice) is Change.CLOSED:
+            self.notified.set()
+            log.warning("circuit breaker closed: the webhook answers again", webhook_id=webhook.id)
+
+    async def _breaker_failed(self, delivery: Delivery, webhook: Webhook, result: AttemptResult) -> None:
+        change = await self.breakers.failed(webhook.id, self._notice(delivery, webhook, result))
         if change is Change.OPENED:
+            self.notified.set()
             log.warning(
                 "circuit breaker opened: the webhook's deliveries are paused",
                 webhook_id=webhook.id,
@@ -135,24 +155,23 @@ class Outcomes:
             )
         elif change is Change.REOPENED:
             log.info("circuit breaker probe failed; paused for longer", webhook_id=webhook.id)
-        elif change is Change.DISABLE and await self.store.set_enabled(webhook.id, False, self._ms()):
-            metrics.WEBHOOKS_AUTO_DISABLED.inc()
-            log.warning(
-                "webhook disabled: it kept failing with no success for RELAY_DISABLE_AFTER",
-                webhook_id=webhook.id,
-                name=webhook.name,
-            )
+        elif change is Change.DISABLE:
+            reason = disabled_after(self.breakers.disable_after_ms / 1000)
+            await self._switch_off(delivery, webhook, result, reason, metrics.WEBHOOKS_AUTO_DISABLED)
 
-    async def _gone(self, webhook: Webhook) -> None:
-        """Switch the webhook off; counted and logged only by the worker that did it (several
-        deliveries to it may get their 410 at once)."""
-        if await self.store.set_enabled(webhook.id, False, self._ms()):
-            metrics.WEBHOOKS_DISABLED.inc()
-            log.warning(
-                "webhook disabled: its callback answered 410 Gone",
-                webhook_id=webhook.id,
-                name=webhook.name,
-            )
+    async def _switch_off(
+        self, delivery: Delivery, webhook: Webhook, result: AttemptResult, reason: str, counter: Counter
+    ) -> None:
+        """Disable the webhook; counted, logged and announced (``Disabled``) only by the worker that
+        did it (several deliveries to it may get their 410 at once)."""
+        if not await self.store.set_enabled(webhook.id, False, self._ms()):
+            return
+        counter.inc()
+        log.warning(f"webhook disabled: {reason}", webhook_id=webhook.id, name=webhook.name)
+        notice = self._notice(delivery, webhook, result)
+        if notice:
+            await self.notices.announce(DISABLED, notice, reason, self._ms())
+            self.notified.set()
 
     async def dead(
         self, delivery: Delivery, kind: str, reason: str, result: AttemptResult | None = None
@@ -176,6 +195,12 @@ class Outcomes:
             event=delivery.event,
             history=[last.dumps(), *history],
         )
+        if not quiet(delivery.event):  # counted first: a failure leaves the entry to be reclaimed
+            webhook = self.lookup(delivery.webhook_id)
+            name, callback = (None, None) if webhook is None else (webhook.name, webhook.callback)
+            about = context(delivery.webhook_id, name, callback, *_last(result))
+            await self.notices.dead_lettered(delivery.webhook_id, about, f"{kind}: {reason}", self._ms())
+            self.notified.set()
         await self.dead_letters.add(fields)
         metrics.DEAD_LETTERS.labels(kind).inc()
         log.warning(
@@ -235,3 +260,7 @@ class Outcomes:
         )
         self.completer.record(delivery.webhook_id, record)
         return record
+
+
+def _last(result: AttemptResult | None) -> tuple[int | None, str | None]:
+    return (None, None) if result is None else (result.status, result.error)

@@ -35,6 +35,7 @@ from relay.settings import Settings
 from relay.store.attempts import Attempts
 from relay.store.connect import RedisClient
 from relay.store.dead_letters import DeadLetters
+from relay.store.notices import Notices
 from relay.store.streams import Streams
 from relay.store.webhooks import WebhookStore
 from relay.tracing import Tracing
@@ -45,10 +46,12 @@ from relay.webhooks.view import WebhookView
 log = structlog.get_logger("relay.delivery")
 
 SWEEP_EVERY = 30.0
+"""Seconds between sweeps that delete expired webhooks."""
 BREAKER_REFRESH = 0.25
 """Seconds between a worker's reads of the shared breaker states: how long it may go on sending
 to a webhook whose breaker another worker opened (its own failures tell it sooner)."""
-"""Seconds between sweeps that delete expired webhooks."""
+NOTICES_EVERY = 1.0
+"""Seconds between a worker's looks at the notices outbox (sooner when it queued one itself)."""
 
 
 def consumer_name(n: int) -> str:
@@ -106,6 +109,7 @@ class DeliveryService:
         self.capacity = Capacity(settings.max_in_flight, least=settings.max_in_flight // 4)
         single_use = SingleUse(redis, keys, ttl=settings.delivery_timeout * 2 + 30)
         self.dead_letters = DeadLetters(redis, keys)
+        self.notices = Notices(redis, keys)
         self.breakers = Breakers(
             redis,
             keys,
@@ -123,7 +127,10 @@ class DeliveryService:
             breakers=self.breakers,
             schedule=settings.retry_schedule,
             clock=clock,
+            notices=self.notices,
+            lookup=self.view.get,
         )
+        self.outcomes = outcomes
         self.dispatcher = Dispatcher(
             view=self.view,
             store=self.store,
@@ -167,6 +174,7 @@ class DeliveryService:
         await self.completer.start()
         self._tasks.append(asyncio.create_task(self._load_view(), name="delivery-view"))
         self._tasks.append(asyncio.create_task(self._sweep_forever(), name="delivery-sweep"))
+        self._tasks.append(asyncio.create_task(self._notices_forever(), name="delivery-notices"))
         if self.breakers.on:
             self._tasks.append(asyncio.create_task(self._breakers_forever(), name="delivery-breakers"))
         for reader in self.readers:
@@ -241,6 +249,26 @@ class DeliveryService:
             with contextlib.suppress(Exception):
                 await self.breakers.refresh(total=len(self.view.all()))
             await asyncio.sleep(BREAKER_REFRESH)
+
+    async def _notices_forever(self) -> None:
+        """Move the operational events (``relay.notices``) onto the events streams: every
+        ``NOTICES_EVERY`` seconds, or as soon as this worker queued one; the notices of dead
+        letters a quiet minute held back are raised on the way."""
+        await self.ready.wait()
+        notified, failures = self.outcomes.notified, 0
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(NOTICES_EVERY):
+                    await notified.wait()
+            notified.clear()
+            try:
+                while await self.notices.drain(self.clock.now_ms()) > 0:
+                    pass
+                failures = 0
+            except Exception as exc:  # the notices stay in the outbox: moved on a later round
+                failures += 1
+                if failures == 1:
+                    log.warning("cannot move notices onto the streams yet", error=type(exc).__name__)
 
     async def sweep(self) -> int:
         """Delete expired webhooks; forget idle hosts' latencies; drop the dead letters older than

@@ -255,15 +255,22 @@ BREAKER = Script(
     """
 -- One webhook's circuit breaker (relay.delivery.breaker). KEYS[1] the breakers hash (webhook id
 -- -> {"f": failures in a row, "state": "closed"|"open"|"half_open", "until": ms, "cool": ms};
--- absent: closed, no failure). ARGV[1] 'check' | 'fail' | 'ok', ARGV[2] webhook id, ARGV[3] now
--- (ms), ARGV[4] failures that open it, ARGV[5] first cool-down (ms), ARGV[6] longest (ms),
--- ARGV[7] how long a probe may take (ms), ARGV[8] failing with no success this long (ms) disables
--- the webhook (0: never); "since" holds when its failures in a row began.
+-- absent: closed, no failure), KEYS[2] the notices outbox, KEYS[3] its sequence (relay.notices).
+-- ARGV[1] 'check' | 'fail' | 'ok', ARGV[2] webhook id, ARGV[3] now (ms), ARGV[4] failures that
+-- open it, ARGV[5] first cool-down (ms), ARGV[6] longest (ms), ARGV[7] how long a probe may take
+-- (ms), ARGV[8] failing with no success this long (ms) disables the webhook (0: never); "since"
+-- holds when its failures in a row began. ARGV[9] the notice context ('': raise no notice).
 -- Returns {1 go / 0 pause, ms to wait, change ('' | 'opened' | 'reopened' | 'closed' |
--- 'disable'), the state as stored now ('' if none)}.
+-- 'disable'), the state as stored now ('' if none)}; an 'opened' or 'closed' queues its notice.
 local raw = redis.call('HGET', KEYS[1], ARGV[2])
 local now, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
 local s = raw and cjson.decode(raw) or {f = 0, state = 'closed', ['until'] = 0, cool = 0, since = now}
+local function announce(event, failures)
+  if ARGV[9] == '' then return end
+  local seq = redis.call('INCR', KEYS[3])
+  redis.call('RPUSH', KEYS[2], cjson.encode({event = event, at = now, seq = seq, ctx = ARGV[9],
+    failures = failures}))
+end
 local function save(go, wait, change)
   local out = cjson.encode(s)
   redis.call('HSET', KEYS[1], ARGV[2], out)
@@ -273,7 +280,10 @@ local op = ARGV[1]
 if op == 'ok' then
   if not raw then return {1, 0, '', ''} end
   redis.call('HDEL', KEYS[1], ARGV[2])
-  if s.state ~= 'closed' then return {1, 0, 'closed', ''} end
+  if s.state ~= 'closed' then
+    announce('Recovered', s.f)
+    return {1, 0, 'closed', ''}
+  end
   return {1, 0, '', ''}
 end
 if op == 'check' then
@@ -300,6 +310,7 @@ if s.state == 'closed' and limit > 0 and s.f >= limit then
   s.state = 'open'
   s.cool = tonumber(ARGV[5])
   s['until'] = now + s.cool
+  announce('Failing', s.f)
   return save(0, s.cool, 'opened')
 end
 return save(1, 0, '')
