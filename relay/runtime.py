@@ -77,10 +77,11 @@ async def watch(liveness: Checks, stop: asyncio.Event, every: float = WATCH_EVER
 
 
 async def serve_until_signalled(
-    settings: Settings, *, listener: bool, api: bool, workers: int, role: str
+    settings: Settings, *, listener: bool, api: bool, workers: int, role: str, reuse_port: bool = False
 ) -> int:
     """Serve until SIGINT or SIGTERM (exit code 0) or a stall (3), then drain and close
-    everything, in order."""
+    everything, in order. ``reuse_port``: bind with SO_REUSEPORT, so that several processes on
+    one host share the port (the kernel spreads the connections between them)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -98,7 +99,7 @@ async def serve_until_signalled(
                 runner = make_runner(application, settings)
                 runners.append(runner)
                 await runner.setup()
-                await web.TCPSite(runner, host, port).start()
+                await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
             # What was built to start with stays for the process's life: left out of every
             # garbage collection from here on, so none has to walk it (fewer long pauses).
             gc.collect()
@@ -110,6 +111,7 @@ async def serve_until_signalled(
                 port=settings.port,
                 admin_port=settings.admin_port,
                 workers=workers,
+                reuse_port=reuse_port,
             )
             await stop.wait()
             log.info("relay stopping", role=role)

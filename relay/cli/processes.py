@@ -57,12 +57,14 @@ def _run(args: argparse.Namespace) -> int:
     )
 
 
-def _serve(_: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     _require_secrets(settings)
     _warn_plain_secrets(settings)
     return run_async(
-        lambda: serve_until_signalled(settings, listener=True, api=True, workers=0, role="serve")
+        lambda: serve_until_signalled(
+            settings, listener=True, api=True, workers=0, role="serve", reuse_port=args.reuse_port
+        )
     )
 
 
@@ -92,6 +94,12 @@ def register(sub: Any) -> None:
         "serve",
         help="the HTTP side: callbacks listener and Webhooks API",
         description="Serve POST /callbacks/callfire, the /v2 Webhooks API, health and metrics.",
+    )
+    serve.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="bind with SO_REUSEPORT: several `relay serve` processes on one host share RELAY_PORT "
+        "(and RELAY_ADMIN_PORT), the kernel spreading connections between them",
     )
     serve.set_defaults(handler=_serve)
     work = sub.add_parser(
