@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from redis.asyncio.connection import Connection
 
-from relay.store.connect import HiredisPackingConnection, connect, url_problem
+from relay.store.connect import MAX_CONNECTIONS, HiredisPackingConnection, connect, url_problem
+from tests.redis_server import PrivateRedis
 
 
 @pytest.mark.parametrize(
@@ -59,3 +62,17 @@ def test_plain_redis_urls_use_the_fast_packer() -> None:
 def test_url_problems_are_named(url: str, problem: str | None) -> None:
     """A Redis URL with an empty or bad port, no host, no socket path or an unknown scheme is refused."""
     assert url_problem(url) == problem
+
+
+async def test_more_commands_at_once_than_connections_wait_for_one(
+    redis_server: PrivateRedis, prefix: str
+) -> None:
+    """Past MAX_CONNECTIONS commands in flight (a slowed process holds each connection longer), the
+    extra ones wait for a connection to come free: every command is answered, none fails."""
+    client = connect(redis_server.url)
+    try:
+        waits = [client.blpop([f"{prefix}:empty:{n}"], timeout=0.2) for n in range(MAX_CONNECTIONS + 20)]
+        answers = await asyncio.gather(*waits)
+    finally:
+        await client.aclose()
+    assert answers == [None] * (MAX_CONNECTIONS + 20)

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import BlockingConnectionPool, Connection
 from redis.asyncio.sentinel import Sentinel
 
 RedisClient = Redis | RedisCluster
@@ -39,6 +39,14 @@ class HiredisPackingConnection(Connection):
             return super().pack_command(*args)
 
 
+MAX_CONNECTIONS = 100
+"""Connections to one Redis server per client (redis-py's default bound)."""
+POOL_WAIT = 20.0
+"""Past ``MAX_CONNECTIONS`` commands at once, a command waits this long for a connection to come
+free: a process slowed down (a CPU-starved pod) holds each connection longer, and must then queue
+its commands, not fail them (redis-py's default pool raises MaxConnectionsError at once)."""
+
+
 def connect(url: str, *, cluster: bool = False, **options: Any) -> RedisClient:
     """A client for ``url``; nothing is sent until it is first used."""
     options.setdefault("health_check_interval", 15)
@@ -48,7 +56,9 @@ def connect(url: str, *, cluster: bool = False, **options: Any) -> RedisClient:
         return _sentinel_master(url, **options)
     if url.startswith("redis://"):
         options.setdefault("connection_class", HiredisPackingConnection)
-    return Redis.from_url(url, **options)
+    options.setdefault("max_connections", MAX_CONNECTIONS)
+    options.setdefault("timeout", POOL_WAIT)
+    return Redis.from_pool(BlockingConnectionPool.from_url(url, **options))
 
 
 SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
