@@ -7,7 +7,6 @@ is emptied, so every callback of the next run is new (checked: ``fresh`` counts 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from bench.config import Config
@@ -100,28 +99,3 @@ async def run_ingest(stage: Stage, gen: Generator, cfg: Config) -> tuple[list[Ro
     await stage.stop(ceiling)
     await stage.stop(relay)
     return rows, data
-
-
-async def run_listener_scale(stage: Stage, gen: Generator, cfg: Config) -> tuple[list[Row], dict[str, Any]]:
-    """1 vs 2 ``relay serve`` processes, 64 connections in all, turn by turn."""
-    first = await stage.relay("serve", name="relay-serve-a")
-    second = await stage.relay("serve", name="relay-serve-b")
-    for proc in (first, second):
-        await gen.closed([url(proc)], 32, cfg.warmup_seconds)
-    await stage.flush()
-    one: list[dict[str, float]] = []
-    two: list[dict[str, float]] = []
-    for _ in range(min(cfg.rounds, 3)):  # a factor, not a headline figure: 3 rounds keep the run short
-        one.append(await measure_relay(stage, gen, [first], 64, cfg.ingest_seconds))
-        two.append(await measure_relay(stage, gen, [first, second], 64, cfg.ingest_seconds))
-    factor = Figure.of(ratios([r["rate"] for r in two], [r["rate"] for r in one]))
-    cores = os.cpu_count() or 1
-    section = f"scale: listeners ({cores} cores)"
-    rows = [
-        Row(section, "1 listener, c64", "req/s", _figure(one, "rate")),
-        Row(section, "2 listeners, c64 in all", "req/s", _figure(two, "rate")),
-        Row(section, "2 listeners / 1", "x", factor),
-    ]
-    await stage.stop(first)
-    await stage.stop(second)
-    return rows, {"cores": cores, "runs": {"one": one, "two": two}}

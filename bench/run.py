@@ -16,16 +16,17 @@ from bench.delivery import run_delivery, run_fanout
 from bench.e2e import run_e2e
 from bench.freshness import run_freshness
 from bench.hotpaths import run_profile
-from bench.ingest import run_ingest, run_listener_scale
+from bench.ingest import run_ingest
 from bench.load import Generator, generator
 from bench.matching import run_matching
 from bench.memory import peak_rows, run_memory
 from bench.results import Report, Row, machine, table, write
+from bench.scale_out import run_scale_out
 from bench.stage import Stage
 from bench.tracing import run_tracing
 
 SUITES = (
-    "ingest", "listeners", "delivery", "fanout", "matching", "freshness", "e2e", "memory", "profile",
+    "ingest", "delivery", "fanout", "matching", "freshness", "e2e", "memory", "scale_out", "profile",
     "tracing",
 )  # fmt: skip
 DEFAULT_SUITES = tuple(s for s in SUITES if s not in ("profile", "tracing"))
@@ -47,8 +48,8 @@ async def _suite(
     cfg = opts.cfg
     if name == "ingest":
         return await run_ingest(stage, gen, cfg)
-    if name == "listeners":
-        return await run_listener_scale(stage, gen, cfg)
+    if name == "scale_out":
+        return await run_scale_out(stage, gen, cfg)
     if name == "delivery":
         return await run_delivery(stage, cfg)
     if name == "fanout":
