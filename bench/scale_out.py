@@ -131,7 +131,7 @@ async def _workers(stage: Stage, cpu: Controller | None, cfg: Config) -> dict[in
         await stage.stop(sink)
 
 
-def _scaling_rows(
+def scaling_rows(
     section: str, what: str, item: str, unit: str, runs: dict[int, list[dict[str, float]]], is_capped: bool
 ) -> list[Row]:
     """Per N: the rate, its ratio to one process (capped) or CPU-second efficiency (uncapped),
@@ -179,8 +179,8 @@ async def run_scale_out(stage: Stage, gen: Generator, cfg: Config) -> tuple[list
     workers = await _workers(stage, cpu, cfg)
     await stage.flush()
     listeners = await run_listeners(stage, gen, cpu, cfg)
-    rows = _scaling_rows(_title("workers", is_capped), "workers", "event", "events/s", workers, is_capped)
-    rows += _scaling_rows(
+    rows = scaling_rows(_title("workers", is_capped), "workers", "event", "events/s", workers, is_capped)
+    rows += scaling_rows(
         _title("listeners", is_capped), "listeners", "callback", "req/s", listeners, is_capped
     )
     data = {
