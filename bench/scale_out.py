@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections import Counter
 from typing import Any
 
 import aiohttp
@@ -83,18 +84,21 @@ def _efficiency(runs: dict[int, list[dict[str, float]]], n: int) -> Figure:
     return Figure.of(ratios([r["cpu_us"] for r in runs[1]], [r["cpu_us"] for r in runs[n]]))
 
 
-async def deferred(procs: list[Proc]) -> float:
-    """Deliveries the workers put off without an attempt (rate limit, busy host, open breaker):
-    ``relay_deliveries_deferred_total`` from each one's ``/metrics``, summed."""
-    total = 0.0
+async def deferred(procs: list[Proc]) -> Counter[str]:
+    """Deliveries the workers put off without an attempt, by kind (``rate_limit``, ``host_busy``,
+    ``breaker_open``, ``single_use``): ``relay_deliveries_deferred_total`` from each one's
+    ``/metrics``, summed."""
+    kinds: Counter[str] = Counter()
     async with aiohttp.ClientSession() as session:
         for proc in procs:
             async with session.get(f"http://127.0.0.1:{proc.port}/metrics") as resp:
                 text = await resp.text()
             for family in text_string_to_metric_families(text):
                 if family.name == "relay_deliveries_deferred":
-                    total += sum(sample.value for sample in family.samples if sample.name.endswith("_total"))
-    return total
+                    for sample in family.samples:
+                        if sample.name.endswith("_total"):
+                            kinds[sample.labels.get("kind", "")] += int(sample.value)
+    return kinds
 
 
 async def _worker_turn(
@@ -110,7 +114,10 @@ async def _worker_turn(
     async with capped(stage, cpu, f"relay-bench-work{n}", procs) as fleet:
         before = await deferred(procs)
         run = await throttled(fleet, deliver_run(stage, sink, consumer, events, _first_id()))
-        run["deferred"] = await deferred(procs) - before
+        kinds = await deferred(procs)
+        kinds.subtract(before)
+        run["deferred"] = kinds.total()
+        run.update({f"deferred_{kind}": count for kind, count in kinds.items() if count})
         return run
 
 
@@ -155,7 +162,7 @@ def scaling_rows(
         rows.append(Row(section, f"redis CPU per {item}, {many}", "us", _fig(got, "redis_cpu_us")))
         rows.append(Row(section, f"redis CPU, {many}", "% of a core", _share(got, "redis_cpu_us")))
         if "deferred" in got[0]:
-            rows.append(Row(section, f"deliveries put off (rate limit, host busy), {many}", "per run",
+            rows.append(Row(section, f"deliveries put off, {many}", "per run",
                             _fig(got, "deferred"), "0", below(_fig(got, "deferred"), 1)))  # fmt: skip
         if "sink_cpu_us" in got[0]:
             rows.append(Row(section, f"sink CPU per delivery, {many}", "us", _fig(got, "sink_cpu_us")))
