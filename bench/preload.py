@@ -1,8 +1,9 @@
 """Filling the events streams fast: a Lua script appends thousands of events per call.
 
 Each event is what the listener would have written for one of the payload's callbacks (the
-relay's own ``events_of``), with its own call id and callback digest, so every delivery is
-distinct; events are spread over the partitions round-robin.
+relay's own ``events_of``), with its own call id and callback digest (whose first half, as in
+the event's id, is the call id), so every delivery, and every event's attempt log, is distinct;
+events are spread over the partitions round-robin.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ local base = #fields
 fields[base + 1] = 'callback'
 fields[base + 3] = 'json'
 for i = first, first + count - 1 do
-  fields[base + 2] = string.format('%064d', i)
+  fields[base + 2] = string.format('%032d', i) .. string.rep('0', 32)
   fields[base + 4] = ARGV[3] .. string.format('%d', i) .. ARGV[4]
   redis.call('XADD', KEYS[(i % n) + 1], '*', unpack(fields))
 end

@@ -20,6 +20,7 @@ from bench.ingest import run_ingest
 from bench.load import Generator, generator
 from bench.matching import run_matching
 from bench.memory import peak_rows, run_memory
+from bench.redis_cost import run_redis_cost
 from bench.results import Report, Row, machine, table, write
 from bench.scale_out import run_scale_out
 from bench.stage import Stage
@@ -27,7 +28,7 @@ from bench.tracing import run_tracing
 
 SUITES = (
     "ingest", "delivery", "fanout", "matching", "freshness", "e2e", "memory", "scale_out", "profile",
-    "tracing",
+    "tracing", "redis_cost",
 )  # fmt: skip
 DEFAULT_SUITES = tuple(s for s in SUITES if s not in ("profile", "tracing"))
 
@@ -62,6 +63,8 @@ async def _suite(
         return await run_e2e(stage, cfg)
     if name == "memory":
         return await run_memory(stage, cfg.small_backlog_events, cfg.backlog_events, cfg.memory_seconds)
+    if name == "redis_cost":
+        return await run_redis_cost(stage, gen, cfg)
     if name == "tracing":
         return await run_tracing(stage, gen, cfg, opts.baseline)
     if name == "profile":

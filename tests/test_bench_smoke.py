@@ -24,6 +24,7 @@ from bench.payload import SECRET, Signer, token_of
 from bench.preload import preload
 from bench.procs import parse_stat_cpu, parse_status_kib
 from bench.profile import frame_name, summarise
+from bench.redis_cost import cost, parse_sample
 from bench.stats import Figure, backlog_is_flat, percentile, ratios, slope
 from bench.view_refresh import measure
 from relay.events import StreamEvent, events_of, outbound_body
@@ -118,7 +119,8 @@ async def test_generator_posts_callbacks_the_listener_accepts(
 
 
 async def test_preloaded_events_are_relay_events(redis: Any, prefix: str) -> None:
-    """Preloaded entries parse as the relay's stream events, each with its own call id."""
+    """Preloaded entries parse as the relay's stream events, each with its own call id and its
+    own event id (so each has an attempt log of its own, as ingested events do)."""
     keys = Keys(prefix, 2)
     await preload(redis, keys, 10, first_id=500, now_ms=int(time.time() * 1000), chunk=4)
     entries = [f for s in keys.all_events() for _, f in await redis.xrange(s)]
@@ -126,6 +128,7 @@ async def test_preloaded_events_are_relay_events(redis: Any, prefix: str) -> Non
     assert len(events) == 10
     assert {e.resource for e in events} == {"OutboundCall"}
     assert len({e.callback for e in events}) == 10
+    assert len({e.id for e in events}) == 10
     assert len({parse_callback(b'{"events":[' + e.json + b"]}").events[0].text for e in events}) == 10
 
 
@@ -177,3 +180,23 @@ async def test_filtered_matching_views_hold_the_filtered_webhooks() -> None:
     own assertion), and it reports both timings and their ratio."""
     alone, crowd, ratio = await filtered(200, int(time.time() * 1000), runs=1)
     assert len(alone.runs) == len(crowd.runs) == len(ratio.runs) == 1
+
+
+def test_redis_cost_divides_cpu_and_commands_by_events() -> None:
+    """Redis's CPU and each command's calls and time between two samples, per event, costliest
+    first; commands not called in between are left out."""
+    before = parse_sample(
+        {"used_cpu_user": 1.0, "used_cpu_sys": 0.5},
+        {"cmdstat_xadd": {"calls": 10, "usec": 100}, "cmdstat_get": {"calls": 5, "usec": 5}},
+    )
+    after = parse_sample(
+        {"used_cpu_user": 1.002, "used_cpu_sys": 0.501},
+        {
+            "cmdstat_xadd": {"calls": 110, "usec": 600},
+            "cmdstat_get": {"calls": 5, "usec": 5},
+            "cmdstat_evalsha": {"calls": 2, "usec": 900},
+        },
+    )
+    found = cost(before, after, 100)
+    assert round(found.cpu_us, 6) == 30.0
+    assert found.commands == {"evalsha": (0.02, 9.0), "xadd": (1.0, 5.0)}

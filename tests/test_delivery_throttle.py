@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable
 
@@ -82,3 +83,13 @@ async def test_unlimited_webhook_is_not_held_back(
         await h.start()
         await h.sink.wait_for(10, "/fast", within=10)
         assert len(h.sink.at("/slow")) < 10
+
+
+async def test_concurrent_takes_share_one_lease(redis: RedisClient, keys: Keys) -> None:
+    """Ten deliveries finding no token at once make one lease of ten tokens, not ten leases."""
+    throttle = Throttle(redis, keys, Clock(now=lambda: 1000.0))
+    waits = await asyncio.gather(*(throttle.take(11, 100) for _ in range(10)))
+    assert waits == [0.0] * 10
+    other = Throttle(redis, keys, Clock(now=lambda: 1000.0))
+    assert await other.take(11, 100) == 0.0  # the burst is barely touched: ten tokens of it spent
+    assert other.try_take(11, 100)

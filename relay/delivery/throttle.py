@@ -16,6 +16,7 @@ Time and randomness come in as a ``Clock``.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass
 
@@ -44,6 +45,8 @@ class _Stash:
     """Unix seconds after which the tokens left are dropped."""
     next_slot: float = 0.0
     """When this worker's next put-off delivery of the webhook should come back (unix seconds)."""
+    refused_until: float = 0.0
+    """Redis granted no token; it said one may be granted from then on (unix seconds)."""
 
 
 class Throttle:
@@ -52,6 +55,7 @@ class Throttle:
         self.keys = keys
         self.clock = clock
         self._stash: dict[int, _Stash] = {}
+        self._leasing: dict[int, asyncio.Lock] = {}
 
     def try_take(self, webhook_id: int, rate: int) -> bool:
         """Spend a token held locally, if any: no Redis call."""
@@ -62,9 +66,29 @@ class Throttle:
         return True
 
     async def take(self, webhook_id: int, rate: int) -> float:
-        """Spend a token: 0.0, or the seconds this delivery should be put off for."""
+        """Spend a token: 0.0, or the seconds this delivery should be put off for.
+
+        One lease per webhook at a time: deliveries that find no token while a lease is on the
+        wire wait for it and spend its tokens, rather than each leasing (and wasting) a batch of
+        their own. After Redis granted none, the deliveries put off until it said a token may be
+        granted are spread without asking it again."""
         if self.try_take(webhook_id, rate):
             return 0.0
+        lock = self._leasing.get(webhook_id)
+        if lock is None:
+            if len(self._leasing) >= 10_000:
+                self._leasing.clear()
+            lock = self._leasing[webhook_id] = asyncio.Lock()
+        async with lock:
+            if self.try_take(webhook_id, rate):
+                return 0.0
+            stash = self._stash.get(webhook_id)
+            now = self.clock.now()
+            if stash is not None and stash.rate == rate and now < stash.refused_until:
+                return self._put_off(stash, now, stash.refused_until)
+            return await self._lease(webhook_id, rate)
+
+    async def _lease(self, webhook_id: int, rate: int) -> float:
         want = batch_size(rate)
         step_ms = 1000.0 / rate
         tolerance_ms = max(0.0, BURST_SECONDS * 1000 - want * step_ms)
@@ -82,6 +106,11 @@ class Throttle:
             stash.tokens, stash.until = granted - 1, now + want / rate
             return 0.0
         stash.tokens = 0
-        slot = max(now + int(wait_ms) / 1000, stash.next_slot)
-        stash.next_slot = slot + 1 / rate
+        stash.refused_until = now + int(wait_ms) / 1000
+        return self._put_off(stash, now, stash.refused_until)
+
+    @staticmethod
+    def _put_off(stash: _Stash, now: float, earliest: float) -> float:
+        slot = max(earliest, stash.next_slot)
+        stash.next_slot = slot + 1 / stash.rate
         return max(math.ulp(1.0), slot - now)
