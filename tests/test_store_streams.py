@@ -71,6 +71,26 @@ async def test_one_read_returns_both_streams(streams: Streams, redis: RedisClien
     assert sorted(e.replay for e in entries) == [False, True]
 
 
+async def test_quiet_deliveries_stream_is_looked_at_with_the_scheduled_set(
+    streams: Streams, redis: RedisClient, keys: Keys
+) -> None:
+    """Once a read found the deliveries stream quiet, reads without a move take events only (a
+    plain XREADGROUP); the next look at the scheduled set reads the deliveries stream again."""
+    assert await read_all(streams) == []  # the first read looks at both: nothing there
+    await redis.xadd(keys.deliveries(0), Delivery(7, 2, event()).to_fields())  # type: ignore[arg-type]
+    await redis.xadd(keys.events(0), event().to_fields())  # type: ignore[arg-type]
+    assert [e.replay for e in await read_all(streams)] == [False]
+    assert [e.replay for e in await read_all(streams, now_ms=1)] == [True]
+
+
+async def test_quiet_read_still_takes_at_most_count(streams: Streams, redis: RedisClient, keys: Keys) -> None:
+    """A read of the events stream alone returns at most ``count`` entries, oldest first."""
+    assert await read_all(streams) == []
+    ids = [await redis.xadd(keys.events(0), event(index=n).to_fields()) for n in range(5)]  # type: ignore[arg-type]
+    entries, next_due = await streams.take(0, "c1", 3, None)
+    assert [e.id for e in entries] == ids[:3] and next_due is None
+
+
 async def test_due_retry_moves_with_its_event_exact(streams: Streams, redis: RedisClient, keys: Keys) -> None:
     """A due retry comes back as a deliveries entry whose event JSON is byte for byte the same."""
     delivery = Delivery(7, 2, event(EXACT))
