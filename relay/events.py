@@ -72,12 +72,17 @@ class StreamEvent:
     def id(self) -> str:
         """The event's id: stable (a repeat of the callback body is the same event) and unique
         across partitions, the callback's digest and the event's index, as in ``webhook-id``."""
-        return f"evt_{self.callback[:32]}_{self.index}"
+        return event_id(self.callback, self.index)
 
     def delivery_id(self, webhook_id: int) -> str:
         """The ``webhook-id`` of this event's delivery to one webhook: the same on every retry,
         and for a repeat of the same callback body."""
         return f"msg_{self.callback[:32]}_{self.index}_{webhook_id}"
+
+
+def event_id(callback: str, index: int | str) -> str:
+    """``StreamEvent.id`` from its callback digest (hex) and its index. Pure."""
+    return f"evt_{callback[:32]}_{index}"
 
 
 EVENT_ID = re.compile(r"evt_([0-9a-f]{32})_([0-9]{1,9})")

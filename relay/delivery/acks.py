@@ -5,7 +5,9 @@ here without waiting. One flusher sends everything queued in a single pipeline: 
 script that schedules the retries and acks the entries together, plus the attempt logs. While a
 flush is on the wire the next batch gathers, so under load a round trip carries many entries.
 Of each webhook's records only the newest ``kept`` are held (older ones would be trimmed anyway);
-each record goes to its event's log as well, beside the webhooks each event matched.
+each record goes to its event's log as well, beside the webhooks each event matched. That matched
+record is held until the event's first attempt record, or its entry's acknowledgement, so both
+go to the event's log in one LPUSH (``relay.store.attempts``); at most ``MATCHED_HELD`` are held.
 
 The queue is bounded: past ``bound`` completions waiting, ``room`` is cleared and the readers
 stop reading until a flush brings it down, so a slow or stalled Redis cannot make it grow
@@ -24,6 +26,7 @@ import structlog
 
 from relay.delivery.retry import DueTimes, Retry
 from relay.delivery.tally import Tally
+from relay.events import event_id as id_of_event
 from relay.store.attempts import AttemptRecord, Attempts
 from relay.store.connect import RedisClient
 from relay.store.scripts import ScriptPipeline
@@ -39,6 +42,9 @@ FULL = 200
 PER_SCRIPT = 400
 """Most entries one script call acks (its argument list stays small)."""
 TRIES = 4
+MATCHED_HELD = 4096
+"""Matched records held at most, waiting for their event's first attempt or acknowledgement;
+past it the oldest is written alone (its entry's deliveries are slow, or ended in an error)."""
 EventRecords = dict[str, list[AttemptRecord | bytes]]
 
 
@@ -73,6 +79,10 @@ class Completer:
         self._done: list[Completion] = []
         self._records: dict[int, deque[AttemptRecord]] = {}
         self._events: dict[str, list[AttemptRecord | bytes]] = {}
+        self._matched: dict[str, bytes] = {}
+        """Matched records held, by event id (oldest first)."""
+        self._trims: set[str] = set()
+        """Event logs an LPUSH took past ``kept``: trimmed in the next flush."""
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -83,6 +93,11 @@ class Completer:
         return len(self._done)
 
     def complete(self, completion: Completion) -> None:
+        entry = completion.entry
+        if self._matched and not entry.replay:
+            callback, index = entry.fields.get(b"callback"), entry.fields.get(b"index")
+            if callback is not None and index is not None:
+                self._release(id_of_event(callback.decode(errors="replace"), index.decode(errors="replace")))
         self._done.append(completion)
         if len(self._done) >= self.bound:
             self.room.clear()
@@ -95,12 +110,25 @@ class Completer:
                 return
             kept = self._records[webhook_id] = deque(maxlen=self.attempts.kept)
         kept.append(record)
+        if self._matched:
+            self._release(record.event_id)
         self._by_event(record.event_id, record)
 
     def matched(self, event_id: str, record: bytes) -> None:
-        """Note in the event's log which webhooks it matched (``attempts.matched_record``)."""
-        if self.attempts.kept > 0:
-            self._by_event(event_id, record)
+        """Note in the event's log which webhooks it matched (``attempts.matched_record``): held
+        until its first attempt record or its acknowledgement."""
+        if self.attempts.kept <= 0 or not event_id:
+            return
+        if len(self._matched) >= MATCHED_HELD:
+            oldest = next(iter(self._matched))
+            self._release(oldest)
+        self._matched[event_id] = record
+
+    def _release(self, event_id: str) -> None:
+        """The event's held matched record, if any, goes to its log now."""
+        held = self._matched.pop(event_id, None)
+        if held is not None:
+            self._by_event(event_id, held)
 
     def _by_event(self, event_id: str, record: AttemptRecord | bytes) -> None:
         if event_id:
@@ -120,6 +148,8 @@ class Completer:
 
     async def stop(self, grace: float) -> None:
         """Send what is queued (within ``grace`` seconds), then stop."""
+        for held in list(self._matched):
+            self._release(held)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
                 await self.drained()
@@ -138,7 +168,7 @@ class Completer:
             if len(self._done) < FULL:
                 await asyncio.sleep(LINGER)
             self._wakeup.clear()
-            while self._done or self._records or self._events:
+            while self._done or self._records or self._events or self._trims:
                 done, self._done = self._done[:MAX_BATCH], self._done[MAX_BATCH:]
                 records, self._records = self._records, {}
                 events, self._events = self._events, {}
@@ -147,7 +177,7 @@ class Completer:
                     self.room.set()
                 self.tally.flush()
             self.tally.flush()
-            if not self._done and not self._records and not self._events:
+            if not self._done and not self._records and not self._events and not self._trims:
                 self._idle.set()
 
     async def _flush(
@@ -186,10 +216,20 @@ class Completer:
             self.streams.queue_complete(pipe, partition, [c.entry for c in chunk], scheduled)
         for webhook_id, items in records.items():
             self.attempts.queue(pipe.pipe, webhook_id, [record.dumps() for record in items])
+        pushes: list[int] = []
         for event_id, logged in events.items():
             raws = [r if isinstance(r, bytes) else r.dumps() for r in logged[-self.attempts.kept :]]
-            self.attempts.queue_event(pipe.pipe, event_id, raws)
+            pushes.append(len(pipe.pipe))
+            self.attempts.queue_event(pipe.pipe, event_id, raws, trim=False)
+        trims, self._trims = self._trims, set()
+        for event_id in trims:
+            self.attempts.trim_event(pipe.pipe, event_id)
         results = await pipe.execute()
+        kept = self.attempts.kept
+        for event_id, at in zip(events, pushes, strict=True):
+            length = results[at]
+            if isinstance(length, int) and length > kept:
+                self._trims.add(event_id)
         failed = next((r for r in results[: len(calls)] if isinstance(r, BaseException)), None)
         if failed is not None:  # the acks are sent again; a lost attempt record is not
             raise failed

@@ -6,7 +6,11 @@ through a caller's pipeline (the delivery completer batches them with acknowledg
 to the newest ``kept``. A webhook's log expires a while after its last write, so the log of a
 deleted webhook goes away; an event's log expires ``event_ttl_ms`` (the stream retention) after
 its last write, so it outlives the event on the stream. An event's log also holds, oldest, the
-webhooks the event matched when a worker first read it (``matched_record``).
+webhooks the event matched when a worker first read it (``matched_record``), written with the
+event's first attempt record or with its acknowledgement, whichever comes first, so that most
+events cost Redis one LPUSH and one PEXPIRE. The batching writer leaves out the LTRIM of an
+event's log (``queue_event(trim=False)``) and trims the few logs its LPUSH says went past
+``kept`` in its next batch (``trim_event``).
 A delivery notes its attempt as an ``AttemptRecord`` (a tuple); only the newest ``kept`` of a
 batch are ever serialised.
 """
@@ -114,14 +118,20 @@ class Attempts:
         pipe.ltrim(key, 0, self.kept - 1)
         pipe.pexpire(key, LOG_TTL_MS)
 
-    def queue_event(self, pipe: Any, event_id: str, records: list[bytes]) -> None:
-        """Add ``records`` (oldest first) to one event's log through ``pipe``."""
+    def queue_event(self, pipe: Any, event_id: str, records: list[bytes], *, trim: bool = True) -> None:
+        """Add ``records`` (oldest first) to one event's log through ``pipe``: LPUSH (its reply,
+        the log's length, is the first of the commands added), LTRIM when ``trim``, PEXPIRE."""
         if self.kept <= 0 or not records:
             return
         key = self.keys.outcomes(event_id)
         pipe.lpush(key, *records[-self.kept :])
-        pipe.ltrim(key, 0, self.kept - 1)
+        if trim:
+            pipe.ltrim(key, 0, self.kept - 1)
         pipe.pexpire(key, self.event_ttl_ms)
+
+    def trim_event(self, pipe: Any, event_id: str) -> None:
+        """Cut one event's log to its newest ``kept`` records, through ``pipe``."""
+        pipe.ltrim(self.keys.outcomes(event_id), 0, self.kept - 1)
 
     async def of_events(self, event_ids: list[str]) -> list[list[Any]]:
         """Each event's log, newest first."""
