@@ -32,13 +32,14 @@ def disabled() -> float:
 
 
 def holding_acks(url: str, release: asyncio.Event) -> RedisClient:
-    """A client whose connections send no acknowledgement (no call of the COMPLETE script) until
-    ``release`` is set, while every other command goes through: a Redis that takes no acks."""
+    """A client whose connections send no acknowledgement (no XACK, no call of the COMPLETE
+    script) until ``release`` is set, while every other command goes through: a Redis that takes
+    no acks."""
 
     class AcksHeld(Connection):
         async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
             packed = command if isinstance(command, bytes) else b"".join(command)
-            if COMPLETE.sha.encode() in packed:
+            if COMPLETE.sha.encode() in packed or b"\r\nXACK\r\n" in packed:
                 await release.wait()
             await super().send_packed_command(command, check_health)
 

@@ -182,3 +182,18 @@ async def test_idle_consumer_without_pending_is_dropped(
     await asyncio.sleep(0.02)  # idle past the bound
     assert await streams.drop_idle_consumers(keys.events(0), 10) == 1
     assert await redis.xinfo_consumers(keys.events(0), GROUP) == []
+
+
+async def test_complete_without_retries_acknowledges_both_streams(
+    streams: Streams, redis: RedisClient, keys: Keys
+) -> None:
+    """Completing entries of both streams with no retry acknowledges each, scheduling nothing."""
+    await redis.xadd(keys.events(0), event().to_fields())  # type: ignore[arg-type]
+    await redis.xadd(keys.deliveries(0), Delivery(7, 2, event()).to_fields())  # type: ignore[arg-type]
+    entries = await read_all(streams)
+    pipe = ScriptPipeline(redis)
+    streams.queue_complete(pipe, 0, entries, [])
+    assert await pipe.execute() == [1, 1]
+    for stream in (keys.events(0), keys.deliveries(0)):
+        assert (await redis.xpending(stream, GROUP))["pending"] == 0
+    assert await redis.zcard(keys.scheduled(0)) == 0

@@ -214,6 +214,7 @@ class Completer:
         for partition, chunk in calls:
             scheduled = [(retry.due_ms, retry.member()) for c in chunk for retry in c.retries]
             self.streams.queue_complete(pipe, partition, [c.entry for c in chunk], scheduled)
+        acks = len(pipe.pipe)
         for webhook_id, items in records.items():
             self.attempts.queue(pipe.pipe, webhook_id, [record.dumps() for record in items])
         pushes: list[int] = []
@@ -230,6 +231,6 @@ class Completer:
             length = results[at]
             if isinstance(length, int) and length > kept:
                 self._trims.add(event_id)
-        failed = next((r for r in results[: len(calls)] if isinstance(r, BaseException)), None)
+        failed = next((r for r in results[:acks] if isinstance(r, BaseException)), None)
         if failed is not None:  # the acks are sent again; a lost attempt record is not
             raise failed

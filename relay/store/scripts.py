@@ -92,20 +92,24 @@ for k = 1, #KEYS, 2 do
   local first = a + 6
   local extra = untraced
   if ARGV[a + 5] ~= '' then extra = {'traceparent', ARGV[a + 5]} end
-  if redis.call('EXISTS', KEYS[k]) == 1 then
+  -- The claim and the check in one command (SET NX: nil when the body was claimed already).
+  if not redis.call('SET', KEYS[k], '1', 'NX', 'PX', ARGV[1]) then
     appended[#appended + 1] = 0
   else
     for i = 0, n - 1 do
       local e = first + 5 * i
-      redis.call('XADD', KEYS[k + 1], '*',
+      local id = redis.pcall('XADD', KEYS[k + 1], '*',
         'resource', ARGV[e], 'event', ARGV[e + 1], 'event_key', ARGV[e + 2],
         'cf_webhook_id', ARGV[a + 1], 'cf_webhook_name', ARGV[a + 2], 'timestamp', ARGV[e + 3],
         'received_at', ARGV[a + 3], 'callback', ARGV[a + 4], 'index', i, 'json', ARGV[e + 4],
         unpack(extra))
+      if type(id) == 'table' and id.err then
+        -- An append failed: the claim goes, so a retry is not taken for a replay. (The call
+        -- ends with the error: the callbacks before this one stay written and claimed.)
+        redis.call('DEL', KEYS[k])
+        return id
+      end
     end
-    -- The claim is written last: if an append fails, nothing is claimed and a retry is not a
-    -- replay. (A failure ends the whole call: the callbacks before it stay written and claimed.)
-    redis.call('SET', KEYS[k], '1', 'PX', ARGV[1])
     appended[#appended + 1] = n
   end
   a = first + 5 * n
