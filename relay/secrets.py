@@ -126,8 +126,15 @@ class SecretKeys:
 
     @classmethod
     def parse(cls, text: str) -> SecretKeys:
-        items = [item.strip() for item in text.split(",") if item.strip()]
+        if not text.strip():
+            return cls(())
+        items = [item.strip() for item in text.split(",")]
         for position, item in enumerate(items, 1):
+            if not item:  # "," or "k1,,k2": a key lost in editing, not "no keys"
+                raise ValueError(
+                    f"key {position} of {len(items)} is empty: write the keys separated by commas, "
+                    "with none empty (unset the setting for no keys)"
+                )
             if not _is_fernet_key(item):
                 raise ValueError(
                     f"key {position} of {len(items)} is not a Fernet key (32 bytes in url-safe "

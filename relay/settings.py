@@ -31,7 +31,7 @@ from pydantic_settings import (
 from relay.egress import EgressAllow
 from relay.ingest.clients import TrustedProxies
 from relay.secrets import ApiCredentials, CallfireSecrets, SecretKeys
-from relay.store.connect import url_problem
+from relay.store.connect import options_problem, url_problem
 from relay.webhooks.model import check_callback_url
 
 ENV_PREFIX = "RELAY_"
@@ -349,6 +349,14 @@ class Settings(BaseSettings):
             raise ValueError("RELAY_REDIS_CLUSTER needs RELAY_REDIS_URL naming a cluster node")
         if not self.redis_url.startswith(("redis://", "rediss://")):
             raise ValueError("RELAY_REDIS_CLUSTER needs a redis:// or rediss:// RELAY_REDIS_URL")
+        return self
+
+    @model_validator(mode="after")
+    def _redis_options(self) -> Settings:
+        """The URL's query options, as redis-py takes them for this kind of client."""
+        problem = options_problem(self.redis_url, cluster=self.redis_cluster) if self.redis_url else None
+        if problem:
+            raise ValueError(f"RELAY_REDIS_URL: {problem}")
         return self
 
     @classmethod

@@ -17,10 +17,19 @@ BAD = "not-a-key-9c41e2"
 
 
 def test_keys_in_order() -> None:
-    """Comma-separated keys are kept in order, blanks and spaces dropped."""
+    """Comma-separated keys are kept in order, spaces around them dropped."""
     other = Fernet.generate_key().decode()
-    parsed = SecretKeys.parse(f" {KEY} ,, {other} ")
+    parsed = SecretKeys.parse(f" {KEY} , {other} ")
     assert [k.get_secret_value() for k in parsed.keys] == [KEY, other]
+
+
+@pytest.mark.parametrize(
+    ("text", "empty"), [(",", "1 of 2"), (" , ", "1 of 2"), ("{k},,{k}", "2 of 3"), ("{k},", "2 of 2")]
+)
+def test_an_empty_key_is_refused(text: str, empty: str) -> None:
+    """An empty item ("," or "k1,,k2") is an error, never read as fewer keys or none."""
+    with pytest.raises(ValueError, match=f"key {empty} is empty"):
+        SecretKeys.parse(text.replace("{k}", KEY))
 
 
 def test_no_keys_is_falsy() -> None:

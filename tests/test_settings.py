@@ -87,6 +87,15 @@ def test_settings_never_print_a_secret() -> None:
         ({"RELAY_REDIS_URL": "redis://:6379/0"}, "RELAY_REDIS_URL"),
         ({"RELAY_REDIS_URL": "redis+sentinel://127.0.0.1:26379"}, "RELAY_REDIS_URL"),
         ({"RELAY_REDIS_URL": "unix://", "RELAY_REDIS_CLUSTER": "true"}, "RELAY_REDIS_URL"),
+        ({"RELAY_REDIS_URL": "redis://127.0.0.1/0?bogus=1"}, "RELAY_REDIS_URL: has an option redis-py"),
+        ({"RELAY_REDIS_URL": "redis://127.0.0.1/0?socket_timeout=abc"}, "RELAY_REDIS_URL: has a value"),
+        ({"RELAY_REDIS_URL": "unix:///run/redis.sock?db=x"}, "RELAY_REDIS_URL: has a value"),
+        (
+            {"RELAY_REDIS_URL": "redis://127.0.0.1:7000?bogus=1", "RELAY_REDIS_CLUSTER": "true"},
+            "RELAY_REDIS_URL",
+        ),
+        ({"RELAY_SECRET_KEYS": ","}, "RELAY_SECRET_KEYS"),
+        ({"RELAY_SECRET_KEYS": " , "}, "RELAY_SECRET_KEYS"),
         ({"RELAY_REDIS_URL": "unix:///run/redis.sock", "RELAY_REDIS_CLUSTER": "true"}, "RELAY_REDIS_CLUSTER"),
         ({"RELAY_API_URL": "relay.example.com"}, "RELAY_API_URL"),
         ({"RELAY_API_URL": "ftp://relay.example.com"}, "RELAY_API_URL"),
@@ -119,7 +128,7 @@ def test_a_bad_setting_is_one_line_naming_it_and_exit_2(
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("relay: ")
     assert named in err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "settings:" not in err
 
 
 @pytest.mark.parametrize(
@@ -190,3 +199,30 @@ def test_a_bad_redis_url_is_named_without_its_password(
     err = capsys.readouterr().err
     assert "RELAY_REDIS_URL: has an empty port" in err
     assert "hunter2" not in err
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0?socket_timeout=2&health_check_interval=5",
+        "rediss://127.0.0.1:6380/0?ssl_cert_reqs=none",
+        "unix:///run/redis.sock?db=1",
+        "redis+sentinel://127.0.0.1:26379/mymaster?sentinel_password=x",
+    ],
+)
+def test_redis_url_options_redis_py_takes_are_accepted(url: str) -> None:
+    """Query options redis-py reads (typed as it types them) pass the check."""
+    assert Settings(redis_url=url).redis_url == url
+
+
+def test_a_bad_redis_url_option_is_named_without_the_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An option redis-py does not take is named; the URL's password is not printed."""
+    monkeypatch.setenv("RELAY_REDIS_URL", "redis://:hunter2@127.0.0.1/0?sockettimeout=2")
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    line = (
+        "relay: invalid configuration: RELAY_REDIS_URL: has an option redis-py does not take: sockettimeout"
+    )
+    assert err == line + "\n"

@@ -7,7 +7,13 @@ import asyncio
 import pytest
 from redis.asyncio.connection import Connection
 
-from relay.store.connect import MAX_CONNECTIONS, HiredisPackingConnection, connect, url_problem
+from relay.store.connect import (
+    MAX_CONNECTIONS,
+    HiredisPackingConnection,
+    connect,
+    options_problem,
+    url_problem,
+)
 from tests.redis_server import PrivateRedis
 
 
@@ -76,3 +82,25 @@ async def test_more_commands_at_once_than_connections_wait_for_one(
     finally:
         await client.aclose()
     assert answers == [None] * (MAX_CONNECTIONS + 20)
+
+
+@pytest.mark.parametrize(
+    ("url", "cluster", "problem"),
+    [
+        ("redis://127.0.0.1/0?socket_timeout=2&retry_on_timeout=yes", False, None),
+        ("rediss://127.0.0.1/0?ssl_cert_reqs=none", False, None),
+        ("redis://127.0.0.1:7000", True, None),
+        ("redis+sentinel://s1:26379/mymaster?anything=1", False, None),
+        ("redis://127.0.0.1/0?bogus=1", False, "has an option redis-py does not take: bogus"),
+        ("unix:///run/redis.sock?bogus=1", False, "has an option redis-py does not take: bogus"),
+        ("redis://127.0.0.1:7000?bogus=1", True, "has an option redis-py does not take: bogus"),
+        (
+            "redis://127.0.0.1/0?socket_timeout=abc",
+            False,
+            "has a value redis-py cannot read: Invalid value for 'socket_timeout' in connection URL.",
+        ),
+    ],
+)
+def test_url_options_are_read_as_redis_py_reads_them(url: str, cluster: bool, problem: str | None) -> None:
+    """An option redis-py does not take, or cannot read, is named; what it takes passes."""
+    assert options_problem(url, cluster=cluster) == problem

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from relay import __version__
 from relay.cli import check, config, deadletters, events, processes, receive, secrets, webhooks
 from relay.cli.common import CliError
-from relay.settings import ConfigError, Settings
+from relay.settings import ENV_PREFIX, ConfigError, Settings
 
 MODULES = (processes, events, check, config, deadletters, webhooks, secrets, receive)
 
@@ -33,9 +33,11 @@ def describe_validation_error(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         loc = err["loc"][0] if err["loc"] else ""
-        name = Settings.env_name(str(loc)) if loc else "settings"
         message = str(err["msg"]).removeprefix("Value error, ")
-        parts.append(f"{name}: {message}")
+        if loc:
+            parts.append(f"{Settings.env_name(str(loc))}: {message}")
+        else:  # a check of several settings together: its message names them
+            parts.append(message if message.startswith(ENV_PREFIX) else f"settings: {message}")
     return "invalid configuration: " + "; ".join(parts)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -11,6 +12,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import BlockingConnectionPool, Connection
 from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import RedisClusterException
 
 RedisClient = Redis | RedisCluster
 """Both speak the same commands; callers keep keys that a command shares in one hash tag."""
@@ -100,6 +102,32 @@ def url_problem(url: str) -> str | None:
         path = path[1:]
     if len(path) > 1 or (path and not path[0].isdigit()):
         return f"has a bad database {'/'.join(path)!r} (a number)"
+    return None
+
+
+_UNKNOWN_OPTION = re.compile(r"unexpected keyword argument '([^']+)'")
+
+
+def options_problem(url: str, *, cluster: bool = False) -> str | None:
+    """What redis-py refuses in ``url``'s query string (an option it does not take, a value it
+    cannot read), in a few words; None when it takes them all. Builds the client's parts the way
+    ``connect`` does, through redis-py's public ``from_url``, without connecting."""
+    if url.startswith("redis+sentinel://"):
+        return None  # read by _sentinel_master, which takes sentinel_password only
+    try:
+        with warnings.catch_warnings():  # redis-py's deprecation notes are for run time
+            warnings.simplefilter("ignore", DeprecationWarning)
+            if cluster:
+                RedisCluster.from_url(url)
+            else:
+                BlockingConnectionPool.from_url(url).make_connection()  # type: ignore[no-untyped-call]
+    except RedisClusterException as exc:  # e.g. a unix:// URL
+        return " ".join(str(exc).split())
+    except TypeError as exc:
+        found = _UNKNOWN_OPTION.search(str(exc))
+        return f"has an option redis-py does not take: {found.group(1) if found else exc}"
+    except ValueError as exc:
+        return "has a value redis-py cannot read: " + " ".join(str(exc).split())
     return None
 
 
