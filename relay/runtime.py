@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import signal
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
@@ -76,6 +79,43 @@ async def watch(liveness: Checks, stop: asyncio.Event, every: float = WATCH_EVER
             return
 
 
+class CannotListen(OSError):
+    """A port the process cannot listen on; its message names the settings and says why."""
+
+
+@dataclass(frozen=True)
+class Bind:
+    """Where one application listens, and the names of the settings that say so."""
+
+    host_setting: str
+    host: str
+    port_setting: str
+    port: int
+
+    def refused(self, exc: OSError) -> CannotListen:
+        """The one line to stop with when the bind fails. Pure."""
+        where = f"{self.host_setting}={self.host}, {self.port_setting}={self.port}"
+        if isinstance(exc, socket.gaierror):
+            why = f"{self.host_setting} names no address this machine resolves ({exc.strerror})"
+        elif exc.errno == errno.EADDRINUSE:
+            why = f"port {self.port} is already in use (another process listens there)"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            why = f"{self.host} is not an address of this machine"
+        elif exc.errno == errno.EACCES:
+            why = f"not allowed to listen on port {self.port} (below 1024 needs privileges)"
+        else:
+            why = " ".join(str(exc).split()) or type(exc).__name__
+        return CannotListen(f"cannot listen at {where}: {why}")
+
+
+async def listen(runner: Runner, bind: Bind, *, reuse_port: bool = False) -> None:
+    """Start serving ``runner`` where ``bind`` says; a failure is a ``CannotListen``."""
+    try:
+        await web.TCPSite(runner, bind.host, bind.port, reuse_port=reuse_port).start()
+    except OSError as exc:
+        raise bind.refused(exc) from None
+
+
 async def serve_until_signalled(
     settings: Settings, *, listener: bool, api: bool, workers: int, role: str, reuse_port: bool = False
 ) -> int:
@@ -89,17 +129,20 @@ async def serve_until_signalled(
     tracing = Tracing.from_environment()
     async with redis_for(settings) as redis:
         app = create_app(settings, redis, listener=listener, api=api, workers=workers, tracing=tracing)
-        served: list[tuple[web.Application, str, int | None]] = [(app, settings.host, settings.port)]
-        if ADMIN in app:
-            served.append((app[ADMIN], settings.admin_bind, settings.admin_port))
+        served = [(app, Bind("RELAY_HOST", settings.host, "RELAY_PORT", settings.port))]
+        if ADMIN in app and settings.admin_port is not None:
+            host_name = "RELAY_ADMIN_HOST" if settings.admin_host else "RELAY_HOST"
+            served.append(
+                (app[ADMIN], Bind(host_name, settings.admin_bind, "RELAY_ADMIN_PORT", settings.admin_port))
+            )
         runners: list[Runner] = []
         watchdog = asyncio.create_task(watch(app[READINESS].liveness, stop), name="watchdog")
         try:
-            for application, host, port in served:
+            for application, bind in served:
                 runner = make_runner(application, settings)
                 runners.append(runner)
                 await runner.setup()
-                await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
+                await listen(runner, bind, reuse_port=reuse_port)
             # What was built to start with stays for the process's life: left out of every
             # garbage collection from here on, so none has to walk it (fewer long pauses).
             gc.collect()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from relay.embedded import free_port
 from tests.callbacks import SECRET, call_event, callback_body, signed
 from tests.processes import RelayProcess, relay_env
 from tests.redis_server import PrivateRedis
@@ -61,6 +63,54 @@ def test_bad_setting_is_one_line_naming_it() -> None:
     lines = result.stderr.decode().strip().splitlines()
     assert len(lines) == 1
     assert "RELAY_PORT" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("settings", "line"),
+    [
+        (
+            {"host": "nosuch.invalid"},
+            "relay: cannot listen at RELAY_HOST=nosuch.invalid, RELAY_PORT={free}: RELAY_HOST names no "
+            "address this machine resolves",
+        ),
+        (
+            {"port": "{taken}"},
+            "relay: cannot listen at RELAY_HOST=127.0.0.1, RELAY_PORT={taken}: port {taken} is already "
+            "in use",
+        ),
+        (
+            {"admin_port": "{taken}"},
+            "relay: cannot listen at RELAY_HOST=127.0.0.1, RELAY_ADMIN_PORT={taken}: port {taken} is already "
+            "in use",
+        ),
+        (
+            {"admin_port": "{free2}", "admin_host": "192.0.2.1"},
+            "relay: cannot listen at RELAY_ADMIN_HOST=192.0.2.1, RELAY_ADMIN_PORT={free2}: 192.0.2.1 is not "
+            "an address of this machine",
+        ),
+    ],
+)
+def test_a_port_it_cannot_listen_on_is_one_line_naming_the_settings(
+    redis_server: PrivateRedis, settings: dict[str, str], line: str
+) -> None:
+    """A host that does not resolve or is not this machine's, or a port in use: exit 1, and the
+    last line names the settings and says why, with no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        ports = {"taken": str(taken.getsockname()[1]), "free": str(free_port()), "free2": str(free_port())}
+        values = {"port": ports["free"]} | {k: v.format(**ports) for k, v in settings.items()}
+        result = subprocess.run(
+            [sys.executable, "-m", "relay", "serve"],
+            env=relay_env(redis_url=redis_server.url, callfire_secrets="x", **values),
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    err = result.stderr.decode()
+    assert result.returncode == 1
+    assert err.strip().splitlines()[-1].startswith(line.format(**ports))
+    assert "Traceback" not in err
 
 
 def test_embedded_redis_keeps_callbacks_across_restarts(
