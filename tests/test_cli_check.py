@@ -11,7 +11,7 @@ import redis as sync_redis
 from cryptography.fernet import Fernet
 
 from relay.cli import main
-from relay.cli.check import (
+from relay.cli.check_rules import (
     Finding,
     Level,
     ServerFacts,
@@ -20,6 +20,7 @@ from relay.cli.check import (
     server_findings,
     settings_findings,
     spread_finding,
+    strict_summary,
 )
 from relay.keys import Keys
 from relay.settings import Settings
@@ -86,6 +87,21 @@ def test_spread_over_shards_is_reported() -> None:
 def test_exit_codes(levels: tuple[Level, ...], strict: bool, code: int) -> None:
     """0 when fit, 1 on an error, and on a warning too with --strict."""
     assert exit_code([Finding(level, "x") for level in levels], strict) == code
+
+
+@pytest.mark.parametrize(
+    ("levels", "strict", "line"),
+    [
+        (("ok", "warning"), True, "strict: 1 warning, exit 1"),
+        (("warning", "warning"), True, "strict: 2 warnings, exit 1"),
+        (("warning",), False, None),
+        (("ok",), True, None),
+        (("warning", "error"), True, None),  # exit 1 for the error, which says so itself
+    ],
+)
+def test_strict_says_why_it_fails(levels: tuple[Level, ...], strict: bool, line: str | None) -> None:
+    """With --strict, warnings alone failing the check are counted on a last line."""
+    assert strict_summary([Finding(level, "x") for level in levels], strict) == line
 
 
 MIB = 2**20
@@ -165,8 +181,12 @@ def test_check_warns_when_persistence_is_off(
     """The test Redis runs without AOF or RDB: a warning, exit 0, or exit 1 with --strict."""
     monkeypatch.setenv("RELAY_REDIS_URL", redis_server.url)
     assert main(["check"]) == 0
-    assert "persistence is off" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "persistence is off" in out and "strict:" not in out
     assert main(["check", "--strict"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    warnings = sum(line.startswith("warning: ") for line in lines)
+    assert lines[-1] == f"strict: {warnings} warning{'s' if warnings > 1 else ''}, exit 1"
 
 
 @pytest.mark.usefixtures("relay_env")

@@ -9,7 +9,7 @@ from typing import Any
 
 import structlog
 
-from relay.cli.check import PLAIN_SECRETS
+from relay.cli.check_rules import PLAIN_SECRETS
 from relay.cli.common import CliError, load_settings, run_async
 from relay.runtime import serve_until_signalled
 from relay.settings import Settings
