@@ -231,7 +231,7 @@ class Settings(BaseSettings):
     api_url: str | None = Field(
         None,
         description="The API's base URL as its clients reach it (behind a proxy), e.g. "
-        "`https://relay.example.com`: the host, basePath and schemes of "
+        "`https://relay.example.com` (or `.../v2`, the same): the host, basePath and schemes of "
         "GET /v2/api-docs/swagger.json. Unset: those of each request.",
     )
 

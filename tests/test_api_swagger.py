@@ -55,6 +55,25 @@ async def test_located_at_relay_api_url(make_client: Callable[..., Any], make_se
     assert (doc["host"], doc["basePath"], doc["schemes"]) == ("relay.example.com", "/callfire/v2", ["https"])
 
 
+@pytest.mark.parametrize(
+    ("api_url", "base_path"),
+    [
+        ("https://relay.example.com", "/v2"),
+        ("https://relay.example.com/", "/v2"),
+        ("https://relay.example.com/v2", "/v2"),
+        ("https://relay.example.com/v2/", "/v2"),
+        ("https://relay.example.com/callfire/v2", "/callfire/v2"),
+        ("https://relay.example.com/v2x", "/v2x/v2"),
+    ],
+)
+async def test_relay_api_url_may_name_the_api_with_or_without_v2(
+    make_client: Callable[..., Any], make_settings: Any, api_url: str, base_path: str
+) -> None:
+    """RELAY_API_URL ending in /v2 names the same API as without it: the paths are never /v2/v2."""
+    client = await make_client(make_settings(api_url=api_url))
+    assert (await served(client))["basePath"] == base_path
+
+
 async def test_update_and_delete_declare_their_success(client: Any) -> None:
     """updateWebhook declares 200 and deleteWebhook 204, both without a body."""
     one = (await served(client))["paths"]["/webhooks/{id}"]

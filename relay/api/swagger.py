@@ -10,7 +10,8 @@ The source is CallFire's published description, verbatim (``data/callfire-webhoo
 - the relay's extension fields on ``Webhook`` (``EXTENSIONS``) are described.
 
 ``located`` then sets ``host``, ``basePath`` and ``schemes`` to the relay's own: ``RELAY_API_URL``
-when set (behind a proxy), else those of the request. Pure but for reading the packaged file.
+when set (behind a proxy; with or without its ``/v2``), else those of the request. Pure but for
+reading the packaged file.
 """
 
 from __future__ import annotations
@@ -102,13 +103,22 @@ def located(doc: dict[str, Any], *, scheme: str, host: str, prefix: str = "") ->
     return {**doc, "schemes": [scheme], "host": host, "basePath": prefix + doc["basePath"]}
 
 
+def api_prefix(path: str, base_path: str) -> str:
+    """What comes before ``base_path`` (``/v2``) in the paths of an API at ``path``: RELAY_API_URL
+    may name the relay (``https://relay.example.com``, ``.../callfire``) or its API itself
+    (``.../v2``, ``.../callfire/v2/``), and either gives the same paths, never ``/v2/v2``. Pure."""
+    prefix = path.rstrip("/")
+    return prefix.removesuffix(base_path) if prefix.endswith(base_path) else prefix
+
+
 def swagger_handler(operations: Iterable[Operation], api_url: str | None) -> Handler:
     """A handler serving the document: located at ``api_url`` (rendered once), else at the
     request's own scheme and ``Host``."""
     doc = relay_description(operations)
     if api_url is not None:
         url = urlsplit(api_url)
-        body = orjson.dumps(located(doc, scheme=url.scheme, host=url.netloc, prefix=url.path.rstrip("/")))
+        prefix = api_prefix(url.path, doc["basePath"])
+        body = orjson.dumps(located(doc, scheme=url.scheme, host=url.netloc, prefix=prefix))
 
         async def fixed(_: web.Request) -> web.Response:
             return web.Response(body=body, content_type="application/json")
