@@ -92,7 +92,7 @@ def setup_admin(
     admin = admin_app(app)
     setup_metrics(admin, backlog)
     if api:
-        setup_api(admin, settings, redis, keys, beside=app)
+        setup_api(admin, settings, redis, keys)
         setup_console(admin, settings, redis, keys)
 
 

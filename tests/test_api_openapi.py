@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from relay import selector
+from relay.app import admin_app, create_app
+from relay.embedded import free_port
+from relay.settings import Settings
+from relay.store.connect import RedisClient
 from tests.api_client import AUTH
 
 CALLFIRE_OPERATIONS = {
@@ -44,6 +50,33 @@ async def test_every_served_route_is_documented(client: Any) -> None:
     }
     assert served <= documented
     assert documented >= CALLFIRE_OPERATIONS
+
+
+def routed(app: web.Application) -> set[tuple[str, str]]:
+    """Each method and path ``app`` routes, but HEAD, the 405 fallbacks and the console's pages."""
+    return {
+        (r.method, r.resource.canonical)
+        for r in app.router.routes()
+        if r.resource is not None
+        and r.method not in ("HEAD", "*")
+        and not r.resource.canonical.startswith("/console")
+    }
+
+
+async def test_the_admin_port_documents_only_what_it_serves(
+    make_settings: Callable[..., Settings], redis: RedisClient
+) -> None:
+    """With RELAY_ADMIN_PORT, the admin surface's /openapi.json lists exactly its own routes: not
+    the callbacks and probes, which answer on RELAY_PORT only."""
+    app = create_app(make_settings(admin_port=free_port()), redis)
+    admin = admin_app(app)
+    assert admin is not app
+    async with TestClient(TestServer(admin)) as client:
+        doc = await (await client.get("/openapi.json")).json()
+    documented = {(method.upper(), path) for path, ops in doc["paths"].items() for method in ops}
+    assert documented == routed(admin)
+    assert not {"/callbacks/callfire", "/healthz", "/readyz"} & set(doc["paths"])
+    assert {"/metrics", "/openapi.json"} <= set(doc["paths"])
 
 
 async def test_operation_ids_are_callfires(client: Any) -> None:

@@ -82,10 +82,10 @@ def setup_api(
     keys: Keys,
     *,
     clock: Callable[[], int] = wall_clock_ms,
-    beside: web.Application | None = None,
 ) -> WebhookStore:
-    """Mount the API on ``app``; returns its store. Call it after the other routes are added,
-    on ``app`` and on the application served ``beside`` it (the public one, when apart)."""
+    """Mount the API on ``app``; returns its store. Call it after the other routes are added:
+    ``/openapi.json`` lists what ``app`` serves, and only that (with RELAY_ADMIN_PORT, the admin
+    surface: no callbacks, no probes, which the other port serves)."""
     store = WebhookStore(redis, keys, secret_keys=settings.secret_keys)
     app[WEBHOOK_STORE] = store
     app[CLOCK] = clock
@@ -94,8 +94,7 @@ def setup_api(
     ops = operations()
     _add_routes(app, [op for op in ops if op.handler is not None])
     app.router.add_get(swagger.PATH, swagger.swagger_handler(ops, settings.api_url))
-    routes = [*app.router.routes(), *(beside.router.routes() if beside is not None else ())]
-    served = {(r.method, r.resource.canonical) for r in routes if r.resource is not None}
+    served = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource is not None}
     served.add(("GET", "/openapi.json"))
     documented = [op for op in ops if op.handler is not None or (op.method, op.path) in served]
     app.router.add_get("/openapi.json", openapi_handler(documented))

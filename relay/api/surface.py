@@ -1,4 +1,4 @@
-"""Descriptions of the routes other modules add, so ``/openapi.json`` covers the whole HTTP surface.
+"""Descriptions of the routes other modules add, so ``/openapi.json`` covers every route its app serves.
 
 These operations have no handler here: ``relay.ingest.handler`` and ``relay.health`` add the routes;
 ``/openapi.json`` lists an operation only when the running app has its route.
