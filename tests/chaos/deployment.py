@@ -167,13 +167,22 @@ class Deployment:
         await self.redis.aclose()
         self.redis_server.close()
 
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The deployment's HTTP client, open from entering the deployment to leaving it."""
+        if self._session is None:
+            raise RuntimeError("the deployment is not running (use it as `async with`)")
+        return self._session
+
     def _process(self, command: str, **overrides: str) -> RelayProcess:
         self._seq += 1
         settings = {**self.settings, **overrides}
         return RelayProcess(command, self.tmp / f"{command}-{self._seq}.log", **settings)
 
-    def add_listener(self, **overrides: str) -> RelayProcess:
-        proc = self._process("serve", **overrides).start()
+    def add_listener(self, wait_ready: bool = True, **overrides: str) -> RelayProcess:
+        """Start one more ``relay serve`` (settings ``overrides``, e.g. another ``redis_url``);
+        without ``wait_ready``, the caller waits for it (``proc.wait_ready``)."""
+        proc = self._process("serve", **overrides).start(wait_ready=wait_ready)
         self.listeners.append(proc)
         return proc
 
@@ -209,8 +218,7 @@ class Deployment:
     ) -> dict[str, int]:
         """Post every body as CallFire would, retrying until a 2xx; digest -> events acknowledged.
         ``sent_at`` gets digest -> when (monotonic) the post that was acknowledged was sent."""
-        assert self._session is not None
-        session = self._session
+        session = self.session
         acked: dict[str, int] = {}
         gate = asyncio.Semaphore(concurrency)
         deadline = time.monotonic() + give_up

@@ -113,9 +113,8 @@ async def redis_restarted_empty(tmp: Path, scale: int) -> Tally:
         cpu_before = cpu_seconds(worker)
         d.redis_server.kill()
         body = d.bodies(1)[0]
-        assert d._session is not None
         url = d.listeners[0].base_url + "/callbacks/callfire"
-        async with d._session.post(url, data=body, headers=signed(body)) as resp:
+        async with d.session.post(url, data=body, headers=signed(body)) as resp:
             status_during = resp.status
         outage = 3.0
         await asyncio.sleep(outage)
@@ -224,8 +223,7 @@ async def flaky_link_to_redis(tmp: Path, scale: int) -> Tally:
             d.redis_server.port, Faults(delay=0.05, delay_rate=0.2, reset_rate=0.1)
         ).start()
         try:
-            listener = d._process("serve", redis_url=proxy.url).start(wait_ready=False)
-            d.listeners.append(listener)
+            listener = d.add_listener(wait_ready=False, redis_url=proxy.url)
             await asyncio.to_thread(listener.wait_ready)  # the proxy runs on this event loop
             hook = await d.subscribe()
             bodies = d.bodies(200 * scale)
@@ -283,19 +281,18 @@ class Churned:
 
 async def _churn(d: Deployment, hooks: list[Churned], lifetimes: list[float]) -> None:
     """Create each webhook through the API, keep it for its lifetime, delete it."""
-    assert d._session is not None
     api = d.listeners[0].base_url + "/v2/webhooks"
     auth = basic("chaos", "chaos")
     for hook, lifetime in zip(hooks, lifetimes, strict=True):
         spec = {"name": hook.path, "resource": "OutboundCall", "events": ["Finished"]}
         spec |= {"callback": d.sink.url(hook.path), "secret": "churn-secret"}
-        async with d._session.post(api, json=spec, headers=auth) as resp:
+        async with d.session.post(api, json=spec, headers=auth) as resp:
             assert resp.status == 201, await resp.text()
             hook.id = (await resp.json())["id"]
             hook.created = time.monotonic()
         await asyncio.sleep(lifetime)
         hook.delete_sent = time.monotonic()
-        async with d._session.delete(f"{api}/{hook.id}", headers=auth) as resp:
+        async with d.session.delete(f"{api}/{hook.id}", headers=auth) as resp:
             assert resp.status == 204, await resp.text()
             hook.deleted, hook.deleted_unix = time.monotonic(), time.time()
 
