@@ -14,6 +14,10 @@ by the events it moved:
   until the sink has every event and the group has acknowledged them all.
 
 The sum is the cost of an event through the relay; ``1e6 / µs`` the events/s one shard carries.
+Beside it, measured in the same run, the **floor**: the same events appended with plain XADD (64
+to a pipeline), then read by a group 100 at a time and acknowledged, no dedup, no script, no
+log. The relay's cost as a multiple of the floor holds from one machine to another better than
+µs do (a busy shared VM inflates both alike).
 """
 
 from __future__ import annotations
@@ -28,12 +32,12 @@ from bench.consumers import WORKER_SETTINGS, backlog, sink_stats, sink_url, wait
 from bench.ingest import url
 from bench.load import Generator
 from bench.matching import FILTER
-from bench.preload import preload
+from bench.preload import event_template, preload
 from bench.results import Row
 from bench.stage import PARTITIONS, Stage
-from bench.stats import Figure
+from bench.stats import Figure, ratios
 from bench.subscriptions import SUBSCRIBER_SECRET
-from relay.keys import Keys
+from relay.keys import GROUP, Keys
 from relay.store.connect import RedisClient
 from relay.store.webhooks import WebhookStore
 from relay.webhooks.model import WebhookSpec
@@ -144,15 +148,54 @@ async def delivery_cost(stage: Stage, events: int) -> Cost:
     return cost(before, after, events)
 
 
+FLOOR_BATCH = 64
+
+
+def _floor_fields(others: list[bytes | str | int], head: bytes, tail: bytes, n: int) -> dict[Any, Any]:
+    pairs = iter(others)
+    fields: dict[Any, Any] = dict(zip(pairs, pairs, strict=True))
+    fields["callback"] = f"{n:032d}" + "0" * 32
+    fields["json"] = head + str(n).encode() + tail
+    return fields
+
+
+async def floor_cost(stage: Stage, events: int) -> tuple[Cost, Cost]:
+    """The least the same events cost Redis: plain XADD in pipelines of ``FLOOR_BATCH``; then
+    XREADGROUP COUNT 100 and XACK of what it read."""
+    head, tail, others = event_template(int(time.time() * 1000))
+    stream = f"{PREFIX}:floor"
+    redis = stage.redis
+    await redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+    before = await sample(redis)
+    for start in range(0, events, FLOOR_BATCH):
+        pipe = redis.pipeline(transaction=False)
+        for n in range(start, min(events, start + FLOOR_BATCH)):
+            pipe.xadd(stream, _floor_fields(others, head, tail, n))
+        await pipe.execute()
+    middle = await sample(redis)
+    while True:
+        found: Any = await redis.xreadgroup(GROUP, "floor", {stream: ">"}, count=100)
+        if not found:
+            break
+        await redis.xack(stream, GROUP, *[entry_id for entry_id, _ in found[0][1]])
+    after = await sample(redis)
+    await stage.flush()
+    return cost(before, middle, events), cost(middle, after, events)
+
+
 async def run_redis_cost(stage: Stage, gen: Generator, cfg: Config) -> tuple[list[Row], dict[str, Any]]:
     ingest: list[Cost] = []
     delivery: list[Cost] = []
+    floors: list[tuple[Cost, Cost]] = []
     events = max(20_000, cfg.delivery_events // 5)
     for _ in range(cfg.rounds):
+        floors.append(await floor_cost(stage, events))
         ingest.append(await ingest_cost(stage, gen, max(3.0, cfg.ingest_seconds)))
         delivery.append(await delivery_cost(stage, events))
         print(breakdown("ingest", ingest[-1]), breakdown("delivery", delivery[-1]), sep="\n", file=sys.stderr)
+        print(f"floor: {floors[-1][0].cpu_us:.2f} us in, {floors[-1][1].cpu_us:.2f} us out", file=sys.stderr)
     together = [i.cpu_us + d.cpu_us for i, d in zip(ingest, delivery, strict=True)]
+    floor = [i.cpu_us + o.cpu_us for i, o in floors]
     rows = [
         Row(SECTION, "redis CPU per event, ingest", "us", Figure.of([c.cpu_us for c in ingest])),
         Row(SECTION, "redis CPU per event, delivery", "us", Figure.of([c.cpu_us for c in delivery])),
@@ -160,10 +203,16 @@ async def run_redis_cost(stage: Stage, gen: Generator, cfg: Config) -> tuple[lis
             Figure.of(together).median <= 15),
         Row(SECTION, "events/s per Redis shard (1e6 / us)", "events/s",
             Figure.of([1e6 / t for t in together])),
+        Row(SECTION, "floor: plain XADD, per event", "us", Figure.of([i.cpu_us for i, _ in floors])),
+        Row(SECTION, "floor: XREADGROUP + XACK, per event", "us", Figure.of([o.cpu_us for _, o in floors])),
+        Row(SECTION, "relay / floor, in and out", "x", Figure.of(ratios(together, floor))),
     ]  # fmt: skip
     data = {
         "rate_limit": RATE_LIMIT,
         "filter": FILTER,
-        "runs": [{"ingest": vars(i), "delivery": vars(d)} for i, d in zip(ingest, delivery, strict=True)],
+        "runs": [
+            {"ingest": vars(i), "delivery": vars(d), "floor_in": vars(f[0]), "floor_out": vars(f[1])}
+            for i, d, f in zip(ingest, delivery, floors, strict=True)
+        ],
     }
     return rows, data
