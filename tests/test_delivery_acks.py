@@ -41,7 +41,7 @@ def attempt(e: StreamEvent, n: int = 1) -> AttemptRecord:
 
 async def read_one(redis: RedisClient, streams: Streams, keys: Keys, e: StreamEvent) -> Entry:
     await redis.xadd(keys.events(0), e.to_fields())  # type: ignore[arg-type]
-    entries, _ = await streams.take(0, "c1", 10, None)
+    entries, _, _ = await streams.take(0, "c1", 10, None)
     (entry,) = entries
     return entry
 

@@ -41,7 +41,7 @@ async def streams(redis: RedisClient, keys: Keys) -> Streams:
 
 
 async def read_all(streams: Streams, consumer: str = "c1", now_ms: int | None = None) -> list[Entry]:
-    entries, _ = await streams.take(0, consumer, 100, now_ms)
+    entries, _, _ = await streams.take(0, consumer, 100, now_ms)
     return entries
 
 
@@ -87,7 +87,7 @@ async def test_quiet_read_still_takes_at_most_count(streams: Streams, redis: Red
     """A read of the events stream alone returns at most ``count`` entries, oldest first."""
     assert await read_all(streams) == []
     ids = [await redis.xadd(keys.events(0), event(index=n).to_fields()) for n in range(5)]  # type: ignore[arg-type]
-    entries, next_due = await streams.take(0, "c1", 3, None)
+    entries, next_due, _ = await streams.take(0, "c1", 3, None)
     assert [e.id for e in entries] == ids[:3] and next_due is None
 
 
@@ -105,7 +105,7 @@ async def test_retry_not_yet_due_stays_and_reports_when(
 ) -> None:
     """A retry due later is not moved; the read says when it is due."""
     await redis.zadd(keys.scheduled(0), {Retry(Delivery(7, 2, event()), 5.0).member(): 5000})
-    entries, next_due = await streams.take(0, "c1", 100, 4999)
+    entries, next_due, _ = await streams.take(0, "c1", 100, 4999)
     assert entries == [] and next_due == 5000
     assert await redis.zcard(keys.scheduled(0)) == 1
 
@@ -197,3 +197,35 @@ async def test_complete_without_retries_acknowledges_both_streams(
     for stream in (keys.events(0), keys.deliveries(0)):
         assert (await redis.xpending(stream, GROUP))["pending"] == 0
     assert await redis.zcard(keys.scheduled(0)) == 0
+
+
+async def test_a_versioned_take_reads_the_table_version_in_its_round_trip(
+    streams: Streams, redis: RedisClient, keys: Keys
+) -> None:
+    """``take(version=True)`` gives the webhook table's version beside the entries; without, None."""
+    await redis.set(keys.webhooks_version, 41)
+    await redis.xadd(keys.events(0), event().to_fields())  # type: ignore[arg-type]
+    entries, _, version = await streams.take(0, "c1", 100, None, version=True)
+    assert (len(entries), version) == (1, 41)
+    assert (await streams.take(0, "c1", 100, None))[2] is None
+    await redis.xadd(keys.events(0), event().to_fields())  # type: ignore[arg-type]
+    entries, _, version = await streams.take(0, "c1", 100, None, version=True)  # quiet: a plain read
+    assert (len(entries), version) == (1, 41)
+
+
+async def test_a_versioned_wait_reads_the_version_once_an_entry_came(
+    streams: Streams, redis: RedisClient, keys: Keys
+) -> None:
+    """``wait(version=True)`` blocks for an entry, then gives the version as it is after it came."""
+    await redis.set(keys.webhooks_version, 1)
+    waiting = asyncio.create_task(streams.wait(0, "c1", 5000, version=True))
+    await asyncio.sleep(0.1)
+    await redis.set(keys.webhooks_version, 2)
+    await redis.xadd(keys.events(0), event().to_fields())  # type: ignore[arg-type]
+    entries, version = await waiting
+    assert (len(entries), version) == (1, 2)
+
+
+async def test_a_table_never_written_reads_as_version_0(streams: Streams) -> None:
+    """No version key yet (no webhook ever written, or Redis restarted empty): version 0."""
+    assert (await streams.take(0, "c1", 100, None, version=True))[2] == 0

@@ -6,6 +6,8 @@ entries at most, in one script that first moves due retries onto the deliveries 
 the read did not use is given back. Before entries read (or reclaimed) are matched, the webhook
 view is brought up to the table's version as read *after* them (``WebhookView.refresh``): an
 event whose callback came after a webhook change was answered is matched against that change.
+On one server that version comes in the read's own round trip (``version=True``), so an event
+waits for no extra round trip on its way; on a cluster it is read apart, after the entries.
 When both streams are empty, block (XREADGROUP BLOCK) with two slots reserved until one has
 something. Redis errors back off (doubling, capped, jittered);
 a lost group (Redis restarted empty) is created again.
@@ -122,14 +124,17 @@ class PartitionReader:
         count = self.capacity.reserve(READ_BATCH)
         if count == 0:
             return
+        sent = asyncio.get_running_loop().time()
         try:
-            entries, next_due = await self.streams.take(self.partition, self.consumer, count, move)
+            entries, next_due, version = await self.streams.take(
+                self.partition, self.consumer, count, move, version=True
+            )
         except BaseException:
             self.capacity.give(count)
             raise
         if move is not None:
             self._next_due, self._last_move = next_due, mono
-        await self._dispatch(entries, count)
+        await self._dispatch(entries, count, version, sent)
         if not entries:
             await self._wait()
 
@@ -139,21 +144,26 @@ class PartitionReader:
         if self._next_due is not None:
             block = max(1, min(block, self._next_due - self.clock.now_ms()))
         self.capacity.take(2)  # one entry of each stream at most
+        sent = asyncio.get_running_loop().time()
         try:
-            entries = await self.streams.wait(self.partition, self.consumer, block)
+            entries, version = await self.streams.wait(self.partition, self.consumer, block, version=True)
         except BaseException:
             self.capacity.give(2)
             raise
-        await self._dispatch(entries, 2)
+        await self._dispatch(entries, 2, version, sent)
 
-    async def _dispatch(self, entries: list[Entry], reserved: int) -> None:
+    async def _dispatch(
+        self, entries: list[Entry], reserved: int, version: int | None = None, sent: float = 0.0
+    ) -> None:
         """Hand each entry its reserved slot, once the webhook view has caught up with the table
-        (read-your-writes); give back the slots the read did not use."""
+        (read-your-writes): with the ``version`` read after the entries (in the round trip sent
+        at ``sent``, loop time), or, None, with one read now. Give back the slots the read did
+        not use."""
         self.capacity.give(reserved - len(entries))
         if not entries:
             return
         try:
-            current = await self._catch_up()
+            current = await self._catch_up(version, sent)
         except BaseException:
             self.capacity.give(len(entries))
             raise
@@ -163,17 +173,19 @@ class PartitionReader:
         for entry in entries:
             self.dispatcher.dispatch(entry)
 
-    async def _catch_up(self) -> bool:
-        """``WebhookView.refresh``, retried (backing off) while it fails, so entries read are only
-        matched against a view known to be current. False if stopping came first."""
+    async def _catch_up(self, version: int | None, sent: float) -> bool:
+        """``WebhookView.refresh``, retried (backing off, reading the version anew) while it
+        fails, so entries read are only matched against a view known to be current. False if
+        stopping came first."""
         failures = 0
         while not self.stopping.is_set():
             self.beat = time.monotonic()  # backing off, as the loop does: not stalled
             try:
-                await self.dispatcher.view.refresh()
+                await self.dispatcher.view.refresh(version, sent)
                 return True
             except Exception as exc:
                 failures += 1
+                version = None
                 self._report(failures, exc)
             await asyncio.sleep(backoff(failures, self.clock))
         return False

@@ -17,6 +17,11 @@ on Redis Cluster too.
   XACK when there is no retry): a retry is never lost between the two, and never doubled by a
   crash between them (what a retry is, and
   how it is written: ``relay.delivery.retry``).
+- ``take`` and ``wait`` with ``version=True`` also read the webhook table's version after the
+  entries, in the same round trip (on one server, whose pipeline runs in order): what a reader
+  needs to match the entries read against the table as it was then (read-your-writes), without
+  a round trip of its own on every event's way. A cluster may run a pipeline's commands on
+  different nodes in any order: there the version is not read (None), and the caller reads it.
 - ``trim`` never removes an entry the group has not acknowledged.
 """
 
@@ -26,11 +31,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
 from relay.keys import GROUP, Keys
 from relay.store.connect import RedisClient
-from relay.store.scripts import COMPLETE, TAKE, ScriptPipeline, run
+from relay.store.scripts import COMPLETE, TAKE, ScriptPipeline
 
 MOVE_LIMIT = 500
 """Most due retries one read moves onto the deliveries stream."""
@@ -63,6 +69,11 @@ class Entry:
     """True: from the deliveries stream (one webhook); False: from the events stream."""
     id: bytes
     fields: dict[bytes, bytes]
+
+
+def _table_version(replies: list[Any]) -> int | None:
+    """The webhook table's version read behind a read (0: none written yet), or None if not read."""
+    return int(replies[1] or 0) if len(replies) > 1 else None
 
 
 def _entries(partition: int, replay: bool, items: Any) -> list[Entry]:
@@ -99,35 +110,56 @@ class Streams:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
+    def _versioned(self, version: bool) -> bool:
+        return version and not isinstance(self.redis, RedisCluster)
+
     async def take(
-        self, partition: int, consumer: str, count: int, now_ms: int | None
-    ) -> tuple[list[Entry], int | None]:
-        """At most ``count`` new entries of both streams (deliveries first), without blocking,
-        and when the next scheduled retry is due (unix ms; None when none is, or the set was not
-        looked at). ``now_ms``: move the retries due by then onto the deliveries stream first.
-        Without ``now_ms``, while the deliveries stream is quiet, only the events stream is read."""
+        self, partition: int, consumer: str, count: int, now_ms: int | None, *, version: bool = False
+    ) -> tuple[list[Entry], int | None, int | None]:
+        """At most ``count`` new entries of both streams (deliveries first), without blocking;
+        when the next scheduled retry is due (unix ms; None when none is, or the set was not
+        looked at); and (``version``) the webhook table's version read after them, or None.
+        ``now_ms``: move the retries due by then onto the deliveries stream first. Without
+        ``now_ms``, while the deliveries stream is quiet, only the events stream is read."""
         events, deliveries = self.streams_of(partition)
         if now_ms is None and partition in self._quiet:
-            found: Any = await self.redis.xreadgroup(self.group, consumer, {events: ">"}, count=max(1, count))
-            return self._read(partition, found, deliveries), None
+            pipe: Any = self.redis.pipeline(transaction=False)
+            pipe.xreadgroup(self.group, consumer, {events: ">"}, count=max(1, count))
+            if self._versioned(version):
+                pipe.get(self.keys.webhooks_version)
+            replies = await pipe.execute()
+            return self._read(partition, replies[0], deliveries), None, _table_version(replies)
         keys = [self.keys.scheduled(partition), deliveries, events]
         args = [self.group, consumer, max(1, count), now_ms or 0, MOVE_LIMIT]
-        next_due, replays, fresh = await run(self.redis, TAKE, keys, args)
+        script = ScriptPipeline(self.redis)
+        script.call(TAKE, keys, args)
+        if self._versioned(version):
+            script.pipe.get(self.keys.webhooks_version)
+        replies = await script.execute()
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply
+        next_due, replays, fresh = replies[0]
         entries = _entries(partition, True, replays or ())
         if entries:
             self._quiet.discard(partition)
         else:
             self._quiet.add(partition)
         entries.extend(_entries(partition, False, fresh or ()))
-        return entries, None if next_due is None else int(float(next_due))
+        return entries, None if next_due is None else int(float(next_due)), _table_version(replies)
 
-    async def wait(self, partition: int, consumer: str, block_ms: int) -> list[Entry]:
-        """Block up to ``block_ms`` until either stream has a new entry; at most one of each."""
+    async def wait(
+        self, partition: int, consumer: str, block_ms: int, *, version: bool = False
+    ) -> tuple[list[Entry], int | None]:
+        """Block up to ``block_ms`` until either stream has a new entry; at most one of each.
+        And (``version``) the webhook table's version read once they came, or None."""
         events, deliveries = self.streams_of(partition)
-        found: Any = await self.redis.xreadgroup(
-            self.group, consumer, {events: ">", deliveries: ">"}, count=1, block=max(1, block_ms)
-        )
-        return self._read(partition, found, deliveries)
+        pipe: Any = self.redis.pipeline(transaction=False)
+        pipe.xreadgroup(self.group, consumer, {events: ">", deliveries: ">"}, count=1, block=max(1, block_ms))
+        if self._versioned(version):
+            pipe.get(self.keys.webhooks_version)
+        replies = await pipe.execute()
+        return self._read(partition, replies[0], deliveries), _table_version(replies)
 
     def _read(self, partition: int, found: Any, deliveries: str) -> list[Entry]:
         """The entries of an XREADGROUP reply; one of the deliveries stream ends its quiet."""

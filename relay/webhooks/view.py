@@ -102,12 +102,15 @@ class WebhookView:
             if pending is not None:
                 pending.cancel()
 
-    async def refresh(self) -> None:
+    async def refresh(self, version: int | None = None, read_at: float | None = None) -> None:
         """Bring the view up to the table as it is now: read the version (one GET) and reload if
         the view is behind it. Concurrent callers share one reload; each returns only once the
-        view holds a version at least as new as the one it read."""
-        read_at = asyncio.get_running_loop().time()
-        version = await self.store.version()
+        view holds a version at least as new as the one it read. ``version``: the version as the
+        caller read it (with the entries it read, in their round trip), no later than
+        ``read_at`` (loop time): no GET then."""
+        if version is None or read_at is None:
+            read_at = asyncio.get_running_loop().time()
+            version = await self.store.version()
         if behind(self.version, version):
             await self._catch_up(version)
         self.read_at = max(self.read_at, read_at)
