@@ -42,7 +42,8 @@ def _per(fig: Figure, n: int) -> Figure:
 def _ratios(ax: Axes, report: Report) -> None:
     wanted = [
         ("relay / ceiling, c64", "ingest c64\n(>= 0.5)", 0.5, 1),
-        ("relay / minimal loop", "delivery\n(>= 0.9)", 0.9, 1),
+        ("relay / minimal loop (aiohttp)", "delivery\n(>= 0.9)", 0.9, 1),
+        ("relay / minimal loop (relay client)", "delivery, like\nfor like (>= 0.8)", 0.8, 1),
         ("8 workers / 1", "8 workers / 8x1\n(>= 0.9)", 0.9, 8),  # scale-out, capped: per process
         ("4 listeners / 1", "4 listeners / 4x1\n(>= 0.9)", 0.9, 4),
     ]
@@ -91,12 +92,15 @@ def draw(report: Report, path: Path) -> Path | None:
         ("callback 2xx -> sink, p50", "e2e p50"), ("callback 2xx -> sink, p99", "e2e p99"),
     ], "latency (ingest at c64; end to end at half capacity)", "ms")  # fmt: skip
     _bars(axes[0][2], report, [
-        ("minimal loop", "minimal loop"), ("relay work, 1 process", "relay 1 worker"),
+        ("minimal loop (aiohttp client)", "minimal loop"),
+        ("minimal loop, relay client and acks", "minimal loop,\nrelay client"),
+        ("relay work, 1 process, every feature", "relay 1 worker"),
         ("2 relay work processes", "relay 2 workers"),
     ], "delivery throughput", "events/s")  # fmt: skip
     _bars(axes[1][0], report, [
         ("relay CPU per callback, c64", "ingest relay"), ("ceiling CPU per request, c64", "ingest ceiling"),
-        ("relay CPU per event", "delivery relay"), ("minimal loop CPU per event", "minimal loop"),
+        ("relay CPU per event", "delivery relay"), ("minimal loop CPU per event (aiohttp)", "minimal loop"),
+        ("minimal loop CPU per event (relay client)", "minimal loop,\nrelay client"),
         ("redis CPU per callback, c64", "redis (ingest)"),
         ("redis CPU per event (relay)", "redis (delivery)"),
     ], "CPU per item", "us")  # fmt: skip

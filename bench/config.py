@@ -24,6 +24,8 @@ class Config:
     fanout_matching: int
     fanout_events: int
     e2e_seconds: float
+    subscriber_events: int
+    """Events per drain of the realistic subscriber (50 ms answers: ~600 a second)."""
     e2e_rounds: int
     backlog_events: int
     small_backlog_events: int
@@ -52,6 +54,7 @@ FULL = Config(
     fanout_matching=3,
     fanout_events=3_000,
     e2e_seconds=8.0,
+    subscriber_events=10_000,
     e2e_rounds=3,
     backlog_events=1_000_000,
     small_backlog_events=20_000,
@@ -74,6 +77,7 @@ QUICK = Config(
     fanout_matching=3,
     fanout_events=1_000,
     e2e_seconds=3.0,
+    subscriber_events=1_500,
     e2e_rounds=2,
     backlog_events=100_000,
     small_backlog_events=5_000,

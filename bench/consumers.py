@@ -41,27 +41,43 @@ def sink_url(sink: Proc) -> str:
 
 
 async def relay_workers(
-    stage: Stage, label: str, prefix: str, sink: Proc, processes: int = 1, matching: int = 1, others: int = 0
+    stage: Stage,
+    label: str,
+    prefix: str,
+    sink: Proc,
+    processes: int = 1,
+    matching: int = 1,
+    others: int = 0,
+    *,
+    every_feature: bool = False,
+    settings: dict[str, str] | None = None,
 ) -> Consumer:
+    """``processes`` workers delivering to ``matching`` webhooks on the sink (``every_feature``:
+    each with a filter and a rate limit, see ``subscribe``); ``settings``: their ``RELAY_*``
+    settings, ``WORKER_SETTINGS`` when not given."""
     keys = Keys(prefix, PARTITIONS)
-    await subscribe(stage.redis, keys, sink_url(sink), matching, others, int(time.time() * 1000))
+    now_ms = int(time.time() * 1000)
+    await subscribe(stage.redis, keys, sink_url(sink), matching, others, now_ms, every_feature=every_feature)
+    chosen = WORKER_SETTINGS if settings is None else settings
     procs = [
-        await stage.relay("work", name=f"{label}-{n}", key_prefix=prefix, **WORKER_SETTINGS)
-        for n in range(processes)
+        await stage.relay("work", name=f"{label}-{n}", key_prefix=prefix, **chosen) for n in range(processes)
     ]
     return Consumer(label, keys, procs, matching)
 
 
-async def minimal_loop(stage: Stage, sink: Proc, prefix: str = "benchmin") -> Consumer:
+async def minimal_loop(
+    stage: Stage, sink: Proc, prefix: str = "benchmin", client: str = "aiohttp", label: str = "minimal loop"
+) -> Consumer:
+    """``bench.minimal_loop`` posting through ``client`` (``aiohttp`` or ``relay``)."""
     args = ["--redis-url", stage.redis_url, "--prefix", prefix, "--partitions", str(PARTITIONS),
-            "--sink", f"{sink_url(sink)}/minimal"]  # fmt: skip
-    proc = await stage.python("minimal-loop", "bench.minimal_loop", *args)
+            "--sink", f"{sink_url(sink)}/minimal", "--client", client]  # fmt: skip
+    proc = await stage.python(f"minimal-loop-{client}", "bench.minimal_loop", *args)
     deadline = time.monotonic() + 20
     while "ready" not in proc.tail(5):
         if not proc.alive() or time.monotonic() > deadline:
             raise RuntimeError(f"the minimal loop did not start:\n{proc.tail()}")
         await asyncio.sleep(0.05)
-    return Consumer("minimal loop", Keys(prefix, PARTITIONS), [proc], 1)
+    return Consumer(label, Keys(prefix, PARTITIONS), [proc], 1)
 
 
 async def sink_stats(sink: Proc, path: str = "/stats", method: str = "GET") -> Any:

@@ -17,6 +17,7 @@ from bench.load import ID_BLOCK
 from bench.results import Row, at_least
 from bench.stage import Stage
 from bench.stats import Figure, ratios
+from bench.subscriptions import FILTER, RATE_LIMIT
 
 _ids = itertools.count(1)
 
@@ -47,41 +48,55 @@ async def _rounds(stage: Stage, sink: Any, plan: Plan, rounds: int) -> dict[str,
 async def run_delivery(stage: Stage, cfg: Config) -> tuple[list[Row], dict[str, Any]]:
     sink = await stage.sink()
     minimal = await minimal_loop(stage, sink)
-    one = await relay_workers(stage, "relay work", "benchw1", sink)
-    two = await relay_workers(stage, "2 relay work", "benchw2", sink, processes=2)
-    plan = [(minimal, cfg.delivery_events), (one, cfg.delivery_events), (two, cfg.scale_events)]
+    like = await minimal_loop(stage, sink, "benchlike", client="relay", label="minimal loop, relay client")
+    one = await relay_workers(stage, "relay work", "benchw1", sink, every_feature=True)
+    two = await relay_workers(stage, "2 relay work", "benchw2", sink, processes=2, every_feature=True)
+    plan = [(minimal, cfg.delivery_events), (like, cfg.delivery_events), (one, cfg.delivery_events),
+            (two, cfg.scale_events)]  # fmt: skip
     runs = await _rounds(stage, sink, plan, cfg.delivery_rounds)
-    loop_runs, one_runs, two_runs = runs[minimal.label], runs[one.label], runs[two.label]
+    loop_runs, like_runs = runs[minimal.label], runs[like.label]
+    one_runs, two_runs = runs[one.label], runs[two.label]
     ratio = Figure.of(ratios([r["rate"] for r in one_runs], [r["rate"] for r in loop_runs]))
+    like_ratio = Figure.of(ratios([r["rate"] for r in one_runs], [r["rate"] for r in like_runs]))
     cpu_ratio = Figure.of(ratios([r["cpu_us"] for r in loop_runs], [r["cpu_us"] for r in one_runs]))
+    like_cpu = Figure.of(ratios([r["cpu_us"] for r in like_runs], [r["cpu_us"] for r in one_runs]))
     scale = Figure.of(ratios([r["rate"] for r in two_runs], [r["rate"] for r in one_runs]))
     cores = os.cpu_count() or 1
     enough = cores >= 4  # two workers, Redis and the sink each want a core
     section = "delivery"
     scaling = f"scale: workers ({cores} cores)"
     rows = [
-        Row(section, "minimal loop", "events/s", _fig(loop_runs, "rate")),
-        Row(section, "relay work, 1 process", "events/s", _fig(one_runs, "rate")),
-        Row(section, "relay / minimal loop", "x", ratio, ">= 0.9", at_least(ratio, 0.9)),
+        Row(section, "minimal loop (aiohttp client)", "events/s", _fig(loop_runs, "rate")),
+        Row(section, "minimal loop, relay client and acks", "events/s", _fig(like_runs, "rate")),
+        Row(section, "relay work, 1 process, every feature", "events/s", _fig(one_runs, "rate")),
+        Row(section, "relay / minimal loop (aiohttp)", "x", ratio, ">= 0.9", at_least(ratio, 0.9)),
+        Row(section, "relay / minimal loop (relay client)", "x", like_ratio, ">= 0.8",
+            at_least(like_ratio, 0.8)),
         Row(section, "relay CPU per event", "us", _fig(one_runs, "cpu_us")),
-        Row(section, "minimal loop CPU per event", "us", _fig(loop_runs, "cpu_us")),
-        Row(section, "minimal loop CPU / relay CPU (per-core ratio)", "x", cpu_ratio),
+        Row(section, "minimal loop CPU per event (aiohttp)", "us", _fig(loop_runs, "cpu_us")),
+        Row(section, "minimal loop CPU per event (relay client)", "us", _fig(like_runs, "cpu_us")),
+        Row(section, "minimal loop CPU / relay CPU (aiohttp)", "x", cpu_ratio),
+        Row(section, "minimal loop CPU / relay CPU (relay client)", "x", like_cpu),
         Row(section, "redis CPU per event (relay)", "us", _fig(one_runs, "redis_cpu_us")),
+        Row(section, "redis CPU per event (minimal loop, relay client)", "us",
+            _fig(like_runs, "redis_cpu_us")),
         Row(section, "sink CPU per delivery", "us", _fig(one_runs, "sink_cpu_us")),
         Row(scaling, "2 relay work processes", "events/s", _fig(two_runs, "rate")),
         Row(scaling, "2 workers / 1", "x", scale, ">= 1.6 given 4+ cores",
             at_least(scale, 1.6) if enough else None),
     ]  # fmt: skip
-    peak = {f"{c.label} #{n}": p.peak_rss_kib() for c in (minimal, one, two) for n, p in enumerate(c.procs)}
+    consumers = (minimal, like, one, two)
+    peak = {f"{c.label} #{n}": p.peak_rss_kib() for c in consumers for n, p in enumerate(c.procs)}
     peak["sink"] = sink.peak_rss_kib()
     data = {
-        "events_per_run": {"1 worker and minimal loop": cfg.delivery_events, "2 workers": cfg.scale_events},
+        "events_per_run": {"1 worker and minimal loops": cfg.delivery_events, "2 workers": cfg.scale_events},
         "worker_settings": {f"RELAY_{k.upper()}": v for k, v in WORKER_SETTINGS.items()},
+        "webhook": {"filter": FILTER, "rateLimit": RATE_LIMIT},
         "runs": runs,
         "cores": cores,
         "peak_rss_kib": peak,
     }
-    for consumer in (minimal, one, two):
+    for consumer in consumers:
         for proc in consumer.procs:
             await stage.stop(proc)
     await stage.stop(sink)

@@ -8,12 +8,20 @@ below what each carries alone). It is driven by the same aiohttp generator proce
 send, open loop, at half of it: their own CPU counts against the capacity as it does in the run
 (a capacity found with wrk would leave the slower generator short of cores, and its clock late). Clocks: both
 sides read CLOCK_MONOTONIC, which every process on the machine shares.
+
+Every feature is on, as the relay will be used: the webhook has a filter and a ``rateLimit``
+(10,000: leased from Redis in batches, never binding here); breakers, attempt records and event
+search are on by default. Beside the latencies, a thread of the harness sleeps 5 ms at a time
+and notes how late it wakes up: the machine's scheduling delay during the run. A callback's way
+crosses six processes (generator, listener, Redis, worker, Redis, sink), each woken at least
+once; on a machine whose cores are all busy, each wake-up can wait that long.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -43,6 +51,30 @@ def e2e_latencies_ms(
     return latencies, sum(1 for token, _ in acks if token not in arrived)
 
 
+class WakeupProbe:
+    """A thread that sleeps ``every`` seconds at a time and notes how late it woke (ms)."""
+
+    def __init__(self, every: float = 0.005) -> None:
+        self.every = every
+        self.late_ms: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wakeup-probe", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic_ns()
+            time.sleep(self.every)
+            self.late_ms.append(max(0.0, (time.monotonic_ns() - started) / 1e6 - self.every * 1000))
+
+    def __enter__(self) -> WakeupProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 async def _watch_backlog(
     stage: Stage, keys: Keys, samples: list[tuple[float, int]], stop: asyncio.Event
 ) -> None:
@@ -60,7 +92,8 @@ async def one_run(
     samples: list[tuple[float, int]] = []
     stop = asyncio.Event()
     watcher = asyncio.create_task(_watch_backlog(stage, KEYS, samples, stop))
-    result = await gen.open(url(listener), rate, seconds)
+    with WakeupProbe() as probe:
+        result = await gen.open(url(listener), rate, seconds)
     stop.set()
     await watcher
     acks: list[list[int]] = result["acks"]  # type: ignore[assignment]
@@ -82,6 +115,8 @@ async def one_run(
         "p99_ms": percentile(latencies, 99),
         "ingest_p50_ms": percentile(ingest, 50) / 1000,
         "ingest_p99_ms": percentile(ingest, 99) / 1000,
+        "wakeup_p50_ms": percentile(probe.late_ms, 50),
+        "wakeup_p99_ms": percentile(probe.late_ms, 99),
         "backlog_max": max(depth, default=0.0),
         "backlog_slope": slope(times, depth),
         "flat": backlog_is_flat(times, depth, rate),
@@ -105,7 +140,7 @@ async def _drained(stage: Stage) -> bool:
 
 async def run_e2e(stage: Stage, cfg: Config) -> tuple[list[Row], dict[str, Any]]:
     sink = await stage.sink(record=True)
-    worker = (await relay_workers(stage, "e2e relay work", PREFIX, sink)).procs[0]
+    worker = (await relay_workers(stage, "e2e relay work", PREFIX, sink, every_feature=True)).procs[0]
     listener = await stage.relay("serve", name="e2e-relay-serve", key_prefix=PREFIX)
     gen = PythonLoad()
     capacity = await measure_capacity(stage, gen, listener, sink, max(2.0, cfg.e2e_seconds / 2))
@@ -122,8 +157,10 @@ async def run_e2e(stage: Stage, cfg: Config) -> tuple[list[Row], dict[str, Any]]
         Row(SECTION, "capacity, relay serve + relay work together", "events/s", Figure.of([capacity])),
         Row(SECTION, "offered rate (half)", "events/s", fig("offered")),
         Row(SECTION, "callback 2xx -> sink, p50", "ms", p50, "< 5", below(p50, 5)),
-        Row(SECTION, "callback 2xx -> sink, p99", "ms", p99, "< 50", below(p99, 50)),
+        Row(SECTION, "callback 2xx -> sink, p99", "ms", p99, "< 10", below(p99, 10)),
         Row(SECTION, "callback answered (from due time), p99", "ms", fig("ingest_p99_ms")),
+        Row(SECTION, "a sleeping thread's wake-up delay, p50", "ms", fig("wakeup_p50_ms")),
+        Row(SECTION, "a sleeping thread's wake-up delay, p99", "ms", fig("wakeup_p99_ms")),
         Row(SECTION, "backlog, most entries waiting", "entries", fig("backlog_max"), "flat", flat),
         Row(SECTION, "backlog growth", "entries/s", fig("backlog_slope")),
         Row(SECTION, "acknowledged but not delivered in 15 s", "events", fig("not_delivered")),

@@ -29,7 +29,7 @@ async def _profile_ingest(stage: Stage, gen: Generator, cfg: Config, out: Path) 
 
 async def _profile_delivery(stage: Stage, cfg: Config, out: Path) -> Profile | None:
     sink = await stage.sink()
-    consumer = await relay_workers(stage, "profile relay work", "benchprof", sink)
+    consumer = await relay_workers(stage, "profile relay work", "benchprof", sink, every_feature=True)
     await deliver_run(stage, sink, consumer, 500, _first_id())
     spy = asyncio.create_task(record(consumer.procs[0].pid, cfg.profile_seconds, out))
     await deliver_run(stage, sink, consumer, cfg.scale_events, _first_id())

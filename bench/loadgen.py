@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -126,7 +127,15 @@ def main() -> None:
             tally, seconds = runner.run(closed_loop(args.url, args.concurrency, args.duration, args.first_id))
         else:
             tally, seconds = runner.run(open_loop(args.url, args.rate, args.duration, args.first_id))
-    sys.stdout.buffer.write(tally.to_json(seconds))
+    write_all(sys.stdout.fileno(), tally.to_json(seconds))
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte: after uvloop has run, one write to a pipe may return having written
+    only the pipe's 64 KiB (the harness then read half a JSON object), so write until done."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 if __name__ == "__main__":

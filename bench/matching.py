@@ -18,7 +18,7 @@ from typing import Any, cast
 from bench.preload import event_template
 from bench.results import Row, below
 from bench.stats import Figure
-from bench.subscriptions import specs
+from bench.subscriptions import FILTER, specs
 from relay.events import StreamEvent
 from relay.store.webhooks import WebhookStore
 from relay.webhooks.matching import wants
@@ -27,10 +27,6 @@ from relay.webhooks.view import WebhookView
 
 SECTION = "matching (in-process)"
 FILTERED = 10
-FILTER: dict[str, Any] = {
-    "resource.finalCallResult": {"$in": ["LA", "AM"]},
-    "resource.campaignId": {"$exist": True},
-}
 
 
 class _Table:

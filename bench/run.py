@@ -24,11 +24,12 @@ from bench.redis_cost import run_redis_cost
 from bench.results import Report, Row, machine, table, write
 from bench.scale_out import run_scale_out
 from bench.stage import Stage
+from bench.subscriber import run_subscriber
 from bench.tracing import run_tracing
 
 SUITES = (
-    "ingest", "delivery", "fanout", "matching", "freshness", "e2e", "memory", "scale_out", "profile",
-    "tracing", "redis_cost",
+    "ingest", "delivery", "fanout", "matching", "freshness", "e2e", "subscriber", "memory", "scale_out",
+    "profile", "tracing", "redis_cost",
 )  # fmt: skip
 DEFAULT_SUITES = tuple(s for s in SUITES if s not in ("profile", "tracing"))
 
@@ -61,6 +62,8 @@ async def _suite(
         return await run_freshness(stage, cfg.rounds)
     if name == "e2e":
         return await run_e2e(stage, cfg)
+    if name == "subscriber":
+        return await run_subscriber(stage, cfg)
     if name == "memory":
         return await run_memory(stage, cfg.small_backlog_events, cfg.backlog_events, cfg.memory_seconds)
     if name == "redis_cost":

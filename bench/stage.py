@@ -84,9 +84,12 @@ class Stage:
         argv = [PYTHON, "-m", "bench.servers", "ceiling", "--port", str(port)]
         return await self._ready(spawn(f"ceiling-{port}", argv, self.log_dir, port=port), "/healthz")
 
-    async def sink(self, record: bool = False) -> Proc:
+    async def sink(self, record: bool = False, delay_ms: float = 0.0, fail_every: int = 0) -> Proc:
+        """``bench.servers sink``; ``delay_ms`` and ``fail_every``: the realistic subscriber."""
         port = free_port()
         argv = [PYTHON, "-m", "bench.servers", "sink", "--port", str(port)] + (["--record"] if record else [])
+        if delay_ms or fail_every:
+            argv += ["--delay-ms", str(delay_ms), "--fail-every", str(fail_every)]
         return await self._ready(spawn(f"sink-{port}", argv, self.log_dir, port=port), "/healthz")
 
     async def python(self, name: str, module: str, *args: str) -> Proc:

@@ -20,11 +20,25 @@ def other_events() -> list[tuple[str, str]]:
     return [(r, e) for r, events in RESOURCES.items() for e in events if r != "OutboundCall"]
 
 
+FILTER: dict[str, Any] = {
+    "resource.finalCallResult": {"$in": ["LA", "AM"]},
+    "resource.campaignId": {"$exist": True},
+}
+"""A filter every benchmark event passes (``$in`` and ``$exist``): evaluated on every delivery."""
+RATE_LIMIT = 10_000
+"""A ``rateLimit`` (the most a webhook may have) that the benchmarks' rates stay under: its
+tokens are leased from Redis in batches on every delivery's path, and never bind."""
+
+
 def specs(
-    sink_url: str, matching: int, others: int, filter_: dict[str, Any] | None = None
+    sink_url: str,
+    matching: int,
+    others: int,
+    filter_: dict[str, Any] | None = None,
+    rate_limit: int | None = None,
 ) -> list[WebhookSpec]:
     """``matching`` webhooks on OutboundCall Finished (the benchmark's events), each with
-    ``filter_``, then ``others`` spread over every other resource and event."""
+    ``filter_`` and ``rate_limit``, then ``others`` spread over every other resource and event."""
     out = [
         WebhookSpec(
             name=f"bench match {n}",
@@ -33,6 +47,7 @@ def specs(
             callback=f"{sink_url}/match/{n}",
             secret=SUBSCRIBER_SECRET,
             filter=filter_,
+            rate_limit=rate_limit,
         )
         for n in range(matching)
     ]
@@ -52,8 +67,22 @@ def specs(
 
 
 async def subscribe(
-    redis: RedisClient, keys: Keys, sink_url: str, matching: int, others: int, now_ms: int
+    redis: RedisClient,
+    keys: Keys,
+    sink_url: str,
+    matching: int,
+    others: int,
+    now_ms: int,
+    *,
+    every_feature: bool = False,
 ) -> None:
+    """The webhooks of ``specs``; ``every_feature``: the matching ones with ``FILTER`` and
+    ``RATE_LIMIT`` (breakers, attempt records and event search are on by the workers' defaults)."""
     store = WebhookStore(redis, keys)
-    for spec in specs(sink_url, matching, others):
+    found = (
+        specs(sink_url, matching, others, FILTER, RATE_LIMIT)
+        if every_feature
+        else specs(sink_url, matching, others)
+    )
+    for spec in found:
         await store.create(spec, now_ms)

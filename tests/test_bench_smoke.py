@@ -19,12 +19,13 @@ from bench.e2e import e2e_latencies_ms
 from bench.load import Wrk
 from bench.loadgen import closed_loop
 from bench.matching import filtered
-from bench.minimal_loop import MinimalLoop
+from bench.minimal_loop import MinimalLoop, RelayPlumbingLoop
 from bench.payload import SECRET, Signer, token_of
 from bench.preload import preload
 from bench.procs import parse_stat_cpu, parse_status_kib
 from bench.profile import frame_name, summarise
 from bench.redis_cost import cost, parse_sample
+from bench.servers import fails_first
 from bench.stats import Figure, backlog_is_flat, percentile, ratios, slope
 from bench.view_refresh import measure
 from relay.events import StreamEvent, events_of, outbound_body
@@ -132,11 +133,14 @@ async def test_preloaded_events_are_relay_events(redis: Any, prefix: str) -> Non
     assert len({parse_callback(b'{"events":[' + e.json + b"]}").events[0].text for e in events}) == 10
 
 
-async def test_minimal_loop_forwards_and_acknowledges(redis: Any, prefix: str) -> None:
-    """The minimal loop posts every preloaded event to the sink and acknowledges them all."""
+@pytest.mark.parametrize("kind", [MinimalLoop, RelayPlumbingLoop], ids=["aiohttp", "relay-client"])
+async def test_minimal_loop_forwards_and_acknowledges(
+    redis: Any, prefix: str, kind: type[MinimalLoop]
+) -> None:
+    """Either minimal loop posts every preloaded event to the sink and acknowledges them all."""
     keys = Keys(prefix, 2)
     sink = await Sink().start()
-    loop = MinimalLoop(redis, keys, sink.url("/minimal"))
+    loop = kind(redis, keys, sink.url("/minimal"))
     await loop.ensure_groups()
     await preload(redis, keys, 50, first_id=1, now_ms=int(time.time() * 1000))
     task = asyncio.create_task(loop.run())
@@ -153,6 +157,13 @@ async def test_minimal_loop_forwards_and_acknowledges(redis: Any, prefix: str) -
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await sink.close()
+
+
+def test_the_realistic_subscriber_fails_one_first_attempt_in_a_hundred() -> None:
+    """Call ids divisible by 100 are answered 500 (first attempt only: the sink notes them)."""
+    failing = [token for token in range(1000, 1300) if fails_first(token, 100)]
+    assert failing == [1000, 1100, 1200]
+    assert not fails_first(None, 100) and not fails_first(1000, 0)
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
