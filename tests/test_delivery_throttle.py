@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Callable
 
 from relay.clock import Clock
-from relay.delivery.throttle import Throttle, batch_size
+from relay.delivery.throttle import Throttle, batch_size, hold_seconds
 from relay.keys import Keys
 from relay.settings import Settings
 from relay.store.connect import RedisClient
@@ -20,6 +20,12 @@ def test_batch_is_a_tenth_of_a_second_of_tokens() -> None:
     assert [batch_size(r) for r in (1, 5, 10, 100, 10_000)] == [1, 1, 1, 10, 50]
 
 
+def test_a_batch_is_held_a_tenth_of_a_second_or_the_time_it_stands_for() -> None:
+    """Tokens leased stay spendable 0.1 s (50 at 10,000/s), or longer where the batch stands for
+    longer (1 token at 5/s: 0.2 s)."""
+    assert [hold_seconds(r) for r in (1, 5, 100, 10_000)] == [1.0, 0.2, 0.1, 0.1]
+
+
 async def test_one_lease_serves_a_batch(redis: RedisClient, keys: Keys) -> None:
     """At rate 100 one Redis call leases ten tokens: nine more are then spent without Redis."""
     throttle = Throttle(redis, keys, Clock())
@@ -28,6 +34,21 @@ async def test_one_lease_serves_a_batch(redis: RedisClient, keys: Keys) -> None:
     taken = [throttle.try_take(7, 100) for _ in range(10)]
     assert taken == [True] * 9 + [False]
     assert float(await redis.get(keys.rate_limit(7))) == state  # type: ignore[arg-type]
+
+
+async def test_a_worker_with_steady_traffic_leaves_the_budget_to_others(
+    redis: RedisClient, keys: Keys
+) -> None:
+    """At 10,000/s, a worker delivering one event every 20 ms is charged a batch per 0.1 s, not a
+    batch per delivery (the whole rate): after 6 s of it a second worker still gets a batch."""
+    now = [1000.0]
+    busy = Throttle(redis, keys, Clock(now=lambda: now[0]))
+    for _ in range(300):
+        assert await busy.take(12, 10_000) == 0.0
+        now[0] += 0.02
+    other = Throttle(redis, keys, Clock(now=lambda: now[0]))
+    assert await other.take(12, 10_000) == 0.0
+    assert all(other.try_take(12, 10_000) for _ in range(batch_size(10_000) - 1))  # a whole batch
 
 
 async def test_workers_share_the_budget(redis: RedisClient, keys: Keys) -> None:
