@@ -94,7 +94,7 @@ async def open_loop(url: str, rate: float, duration: float, first_id: int) -> tu
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         tasks: set[asyncio.Task[None]] = set()
         start_ns = time.monotonic_ns()
-        total = int(rate * duration)
+        total = round(rate * duration)  # a whole number of requests, whatever the float error
         for n in range(total):
             due_ns = start_ns + int(n * 1e9 / rate)
             delay = (due_ns - time.monotonic_ns()) / 1e9

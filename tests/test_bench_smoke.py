@@ -27,6 +27,7 @@ from bench.profile import frame_name, summarise
 from bench.redis_cost import cost, parse_sample
 from bench.servers import fails_first
 from bench.stats import Figure, backlog_is_flat, percentile, ratios, slope
+from bench.subscriber import whole_hundreds
 from bench.view_refresh import measure
 from relay.events import StreamEvent, events_of, outbound_body
 from relay.ingest.parsing import parse_callback
@@ -164,6 +165,15 @@ def test_the_realistic_subscriber_fails_one_first_attempt_in_a_hundred() -> None
     failing = [token for token in range(1000, 1300) if fails_first(token, 100)]
     assert failing == [1000, 1100, 1200]
     assert not fails_first(None, 100) and not fails_first(1000, 0)
+
+
+def test_the_steady_rate_makes_exactly_one_percent_fail() -> None:
+    """Each generator process sends whole hundreds of call ids at the rate chosen: 1 % exactly."""
+    for wanted in (20.0, 245.0, 267.0, 3_000.0):
+        rate = whole_hundreds(wanted, 6.0, 2)
+        per_process = round(rate / 2 * 6.0)  # as bench.loadgen counts them
+        assert per_process % 100 == 0 and abs(rate - wanted) <= 100 / 6
+        assert sum(fails_first(n, 100) for n in range(per_process)) * 100 == per_process
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
