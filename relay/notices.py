@@ -13,8 +13,10 @@ and retried, like any other:
 
 A notice travels as an item of the outbox (``relay.store.notices``): JSON pushed by the script
 that decided it, holding the event's name, its time (``at``), a sequence number, the webhook's
-``context`` (a JSON text made here) and what the reason is made from. ``event_of`` turns an item
-into the stream event; the same item always gives the same event (its id, its ``webhook-id``).
+``context`` (a JSON text made here; empty: announce nothing) and what the reason is made from.
+An auto-disable's item also names the webhook to switch off (``off``): the worker moving the item
+onto a stream does it first. ``parse`` reads an item; the same item always gives the same event
+(its id, its ``webhook-id``).
 
 No notice is ever raised about the delivery of an operational event (``quiet``): a failing
 subscriber to ``RelayWebhook`` cannot set off a chain of them.
@@ -23,6 +25,7 @@ subscriber to ``RelayWebhook`` cannot set off a chain of them.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -86,10 +89,32 @@ def _reason(item: dict[str, Any]) -> str:
     return str(item.get("reason") or "")
 
 
-def event_of(item: bytes) -> StreamEvent:
-    """The stream event an outbox item stands for. Raises ValueError (or KeyError, TypeError) on an
-    item that is not one."""
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """What one outbox item asks for."""
+
+    event: StreamEvent | None
+    """The event to put on a stream; None when it is about an operational delivery (quiet)."""
+    switch_off: int | None
+    """The webhook to disable first (``RELAY_DISABLE_AFTER``), or None."""
+    reason: str
+
+
+def parse(item: bytes) -> Notice:
+    """What an outbox item asks for. Raises ValueError (or KeyError, TypeError) on an item that is
+    not one."""
     data = orjson.loads(item)
+    if not isinstance(data, dict):
+        raise ValueError("a notice is a JSON object")
+    off = data.get("off")
+    switch_off = None if off is None else int(off)
+    event = _event(data, item) if data["ctx"] else None
+    if event is None and switch_off is None:
+        raise ValueError("a notice with nothing to do")
+    return Notice(event, switch_off, _reason(data))
+
+
+def _event(data: dict[str, Any], item: bytes) -> StreamEvent:
     ctx = orjson.loads(data["ctx"])
     event, at = str(data["event"]), int(data["at"])
     resource: dict[str, Any] = {

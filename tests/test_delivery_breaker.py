@@ -3,33 +3,55 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import orjson
+import pytest
 from prometheus_client import REGISTRY
 
 from relay.clock import Clock
+from relay.delivery.acks import Completer
 from relay.delivery.breaker import Breakers, Change
+from relay.delivery.retry import DueTimes
 from relay.keys import Keys
 from relay.settings import Settings
+from relay.store.attempts import Attempts
 from relay.store.connect import RedisClient
 from relay.store.dead_letters import LetterQuery
+from relay.store.streams import Streams
 from tests.callbacks import call_event
 from tests.delivery_harness import open_harness
 from tests.sink import Reply
 
 
-def _breakers(redis: RedisClient, keys: Keys, now: list[float], failures: int = 3) -> Breakers:
+@pytest.fixture
+async def batch(redis: RedisClient, keys: Keys) -> AsyncIterator[Completer]:
+    """The batches of acknowledgements a failure's or a success's BREAKER call goes with."""
+    attempts = Attempts(redis=redis, keys=keys, kept=10, event_ttl_ms=60_000)
+    completer = Completer(redis=redis, streams=Streams(redis, keys), attempts=attempts, due=DueTimes())
+    await completer.start()
+    yield completer
+    await completer.stop(grace=1.0)
+
+
+def _breakers(batch: Completer, now: list[float], failures: int = 3) -> Breakers:
     clock = Clock(now=lambda: now[0])
     return Breakers(
-        redis, keys, failures=failures, max_cooldown=20.0, probe_lease=10.0, disable_after=0.0, clock=clock
+        batch.redis,
+        batch.streams.keys,
+        batch=batch,
+        failures=failures,
+        max_cooldown=20.0,
+        probe_lease=10.0,
+        disable_after=0.0,
+        clock=clock,
     )
 
 
-async def test_opens_after_the_failures_in_a_row(redis: RedisClient, keys: Keys) -> None:
+async def test_opens_after_the_failures_in_a_row(batch: Completer) -> None:
     """Three failures open it (counted across workers); a success before that starts the count again."""
     now = [1000.0]
-    one, two = _breakers(redis, keys, now), _breakers(redis, keys, now)
+    one, two = _breakers(batch, now), _breakers(batch, now)
     assert await one.failed(1) is Change.NONE
     assert await two.failed(1) is Change.NONE
     await one.refresh(total=1)
@@ -40,10 +62,12 @@ async def test_opens_after_the_failures_in_a_row(redis: RedisClient, keys: Keys)
     assert not verdict.go and verdict.wait == 5.0
 
 
-async def test_one_probe_after_the_cooldown_then_longer(redis: RedisClient, keys: Keys) -> None:
+async def test_one_probe_after_the_cooldown_then_longer(
+    batch: Completer, redis: RedisClient, keys: Keys
+) -> None:
     """After the cool-down one check is granted the probe, the others wait; a failed probe doubles it."""
     now = [1000.0]
-    one, two = _breakers(redis, keys, now, failures=1), _breakers(redis, keys, now, failures=1)
+    one, two = _breakers(batch, now, failures=1), _breakers(batch, now, failures=1)
     assert await one.failed(2) is Change.OPENED
     await two.refresh(total=1)
     now[0] += 5.0
@@ -58,9 +82,9 @@ async def test_one_probe_after_the_cooldown_then_longer(redis: RedisClient, keys
     assert await redis.hget(keys.breakers, "2") is None  # type: ignore[misc]
 
 
-async def test_zero_turns_it_off(redis: RedisClient, keys: Keys) -> None:
+async def test_zero_turns_it_off(batch: Completer, redis: RedisClient, keys: Keys) -> None:
     """With RELAY_BREAKER_FAILURES 0 nothing is counted and every check goes."""
-    off = _breakers(redis, keys, [1000.0], failures=0)
+    off = _breakers(batch, [1000.0], failures=0)
     assert [await off.failed(3) for _ in range(20)] == [Change.NONE] * 20
     assert (await off.check(3)).go
     assert await redis.hlen(keys.breakers) == 0  # type: ignore[misc]

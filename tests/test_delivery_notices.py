@@ -157,3 +157,29 @@ async def test_a_failing_operational_webhook_raises_no_notice_about_itself(
         state = await h.redis.hget(h.keys.breakers, str(failing_ops))  # type: ignore[misc]
         assert state is not None and orjson.loads(state)["f"] >= 2  # its breaker still counts
         assert await h.redis.llen(h.keys.notices) == 0  # type: ignore[misc]
+
+
+async def test_an_operational_webhook_failing_for_disable_after_is_disabled_silently(
+    make_settings: Make, redis: RedisClient
+) -> None:
+    """A subscriber of RelayWebhook that keeps failing is switched off by RELAY_DISABLE_AFTER as any
+    webhook is, but no Disabled (nor DeadLettered) is raised about it."""
+    settings = {"breaker_failures": 0, "disable_after": "0.3s", "retry_schedule": ",".join(["0.1s"] * 30)}
+    async with open_harness(make_settings, redis, **settings) as h:
+        h.sink.always("/down", Reply(500))
+        h.sink.always("/ops-down", Reply(500))
+        down = await h.webhook("/down")
+        failing_ops = await _observer(h, "/ops-down")
+        await _observer(h, "/ops")
+        await h.publish(call_event())
+        await h.start()
+        for _ in range(300):
+            stored = await h.store.get(failing_ops)
+            if stored is not None and not stored.enabled:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the failing operational webhook was not disabled")
+        await asyncio.sleep(2.5)  # a notice about it would have been raised by now
+        about = {(e["eventType"], e["resource"]["id"]) for e in _notices(h, "/ops")}
+        assert about == {("Disabled", down.id), ("DeadLettered", down.id)}

@@ -6,7 +6,8 @@ import orjson
 import pytest
 
 from relay.catalog import RESOURCES, canonical_event
-from relay.notices import context, event_of, public_callback, quiet
+from relay.events import StreamEvent
+from relay.notices import context, parse, public_callback, quiet
 from tests.callbacks import call_event, stream_event
 
 
@@ -37,7 +38,7 @@ def _item(**fields: object) -> bytes:
 
 def test_an_item_is_a_callfire_shaped_event() -> None:
     """The event: CallFire's shape, the webhook as its resource, its reason and last status."""
-    event = event_of(_item(event="Failing", failures=10))
+    event = _event(_item(event="Failing", failures=10))
     assert (event.resource, event.event, event.event_key, event.timestamp) == (
         "RelayWebhook",
         "Failing",
@@ -61,7 +62,7 @@ def test_an_item_is_a_callfire_shaped_event() -> None:
 
 def test_dead_lettered_carries_its_count() -> None:
     """DeadLettered says how many letters it stands for, and the last one's reason."""
-    event = event_of(_item(event="DeadLettered", count=3, reason="exhausted: gave up"))
+    event = _event(_item(event="DeadLettered", count=3, reason="exhausted: gave up"))
     resource = orjson.loads(event.json)["resource"]
     assert (resource["count"], resource["reason"]) == (3, "exhausted: gave up")
 
@@ -69,20 +70,38 @@ def test_dead_lettered_carries_its_count() -> None:
 def test_the_same_item_is_the_same_event() -> None:
     """Moved onto a stream twice (a worker died in between), an item keeps its event id; two items
     never share one."""
-    one, again = event_of(_item(event="Recovered")), event_of(_item(event="Recovered"))
-    other = event_of(_item(event="Recovered", seq=5))
+    one, again = _event(_item(event="Recovered")), _event(_item(event="Recovered"))
+    other = _event(_item(event="Recovered", seq=5))
     assert one.id == again.id != other.id
     assert one.delivery_id(3) == again.delivery_id(3)
 
 
-@pytest.mark.parametrize("item", [b"{}", b"[1]", b"nope", b'{"event":"Failing","at":1,"ctx":"{}"}'])
+UNREADABLE = [b"{}", b"[1]", b"nope", b'{"event":"Failing","at":1,"ctx":"{}"}', b'{"at":1,"ctx":""}']
+
+
+@pytest.mark.parametrize("item", UNREADABLE)
 def test_an_unreadable_item_raises(item: bytes) -> None:
     """Anything else is refused with a ValueError, KeyError or TypeError (the drain drops it)."""
     with pytest.raises((ValueError, KeyError, TypeError)):
-        event_of(item)
+        parse(item)
+
+
+def test_an_auto_disable_carries_its_switch_off() -> None:
+    """An auto-disable's item names the webhook to switch off, announced or (quiet) not."""
+    announced = parse(_item(event="Disabled", off=7, reason="it kept failing"))
+    assert (announced.switch_off, announced.reason) == (7, "it kept failing")
+    assert announced.event is not None and announced.event.event == "Disabled"
+    silent = parse(b'{"event":"Disabled","at":1,"seq":2,"ctx":"","off":7,"reason":"r"}')
+    assert (silent.switch_off, silent.event) == (7, None)
 
 
 def test_only_operational_events_are_quiet() -> None:
     """Deliveries of RelayWebhook events raise no notice; all others may."""
     assert not quiet(stream_event(call_event()))
-    assert quiet(event_of(_item(event="Disabled", reason="gone")))
+    assert quiet(_event(_item(event="Disabled", reason="gone")))
+
+
+def _event(item: bytes) -> StreamEvent:
+    event = parse(item).event
+    assert event is not None
+    return event

@@ -2,8 +2,10 @@
 
 Deliveries finish at their own pace; each hands its entry's completion (and its attempt record)
 here without waiting. One flusher sends everything queued in a single pipeline: per partition one
-script that schedules the retries and acks the entries together, plus the attempt logs. While a
-flush is on the wire the next batch gathers, so under load a round trip carries many entries.
+script that schedules the retries and acks the entries together, plus the attempt logs, plus any
+script call queued to go ``along`` (a circuit breaker's change after an attempt: it needs no
+round trip of its own, and its reply comes in a future). While a flush is on the wire the next
+batch gathers, so under load a round trip carries many entries.
 Of each webhook's records only the newest ``kept`` are held (older ones would be trimmed anyway);
 each record goes to its event's log as well, beside the webhooks each event matched. That matched
 record is held until the event's first attempt record, or its entry's acknowledgement, so both
@@ -21,6 +23,7 @@ import asyncio
 import contextlib
 from collections import defaultdict, deque
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -29,7 +32,7 @@ from relay.delivery.tally import Tally
 from relay.events import event_id as id_of_event
 from relay.store.attempts import AttemptRecord, Attempts
 from relay.store.connect import RedisClient
-from relay.store.scripts import ScriptPipeline
+from relay.store.scripts import Script, ScriptPipeline
 from relay.store.streams import Entry, Streams
 
 log = structlog.get_logger("relay.delivery")
@@ -54,6 +57,16 @@ class Completion:
 
     entry: Entry
     retries: tuple[Retry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Along:
+    """A script call sent with the next batch; its reply (or error) goes to ``reply``."""
+
+    script: Script
+    keys: list[str]
+    args: list[Any]
+    reply: asyncio.Future[Any]
 
 
 class Completer:
@@ -83,6 +96,7 @@ class Completer:
         """Matched records held, by event id (oldest first)."""
         self._trims: set[str] = set()
         """Event logs an LPUSH took past ``kept``: trimmed in the next flush."""
+        self._along: list[_Along] = []
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -130,6 +144,14 @@ class Completer:
         if held is not None:
             self._by_event(event_id, held)
 
+    def along(self, script: Script, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
+        """Send one call of ``script`` with the next batch; the future gives its reply, or the
+        error that stopped it (the batch could not be sent, or the call failed)."""
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._along.append(_Along(script, keys, args, reply))
+        self._kick()
+        return reply
+
     def _by_event(self, event_id: str, record: AttemptRecord | bytes) -> None:
         if event_id:
             self._events.setdefault(event_id, []).append(record)
@@ -159,6 +181,9 @@ class Completer:
                 await self._task
             self._task = None
         self.tally.flush()
+        for call in self._along:
+            call.reply.cancel()
+        self._along.clear()
         if self._done:
             log.warning("entries left unacknowledged at stop; they will be reclaimed", count=len(self._done))
 
@@ -168,24 +193,30 @@ class Completer:
             if len(self._done) < FULL:
                 await asyncio.sleep(LINGER)
             self._wakeup.clear()
-            while self._done or self._records or self._events or self._trims:
+            while self._done or self._records or self._events or self._trims or self._along:
                 done, self._done = self._done[:MAX_BATCH], self._done[MAX_BATCH:]
                 records, self._records = self._records, {}
                 events, self._events = self._events, {}
-                await self._flush(done, records, events)
+                along, self._along = self._along, []
+                await self._flush(done, records, events, along)
                 if len(self._done) < self.bound:
                     self.room.set()
                 self.tally.flush()
             self.tally.flush()
-            if not self._done and not self._records and not self._events and not self._trims:
+            if not (self._done or self._records or self._events or self._trims or self._along):
                 self._idle.set()
 
     async def _flush(
-        self, done: list[Completion], records: dict[int, deque[AttemptRecord]], events: EventRecords
+        self,
+        done: list[Completion],
+        records: dict[int, deque[AttemptRecord]],
+        events: EventRecords,
+        along: list[_Along],
     ) -> None:
         for attempt in range(TRIES):
+            along = [call for call in along if not call.reply.done()]  # each is sent until answered
             try:
-                await self._send(done, records, events)
+                await self._send(done, records, events, along)
                 for completion in done:
                     self.due.written(completion.entry.partition, completion.retries)
                 return
@@ -196,11 +227,18 @@ class Completer:
                         entries=len(done),
                         error=type(exc).__name__,
                     )
+                    for call in along:
+                        if not call.reply.done():
+                            call.reply.set_exception(exc)
                     return
                 await asyncio.sleep(0.1 * 3**attempt)
 
     async def _send(
-        self, done: list[Completion], records: dict[int, deque[AttemptRecord]], events: EventRecords
+        self,
+        done: list[Completion],
+        records: dict[int, deque[AttemptRecord]],
+        events: EventRecords,
+        along: list[_Along],
     ) -> None:
         by_partition: dict[int, list[Completion]] = defaultdict(list)
         for completion in done:
@@ -215,6 +253,8 @@ class Completer:
             scheduled = [(retry.due_ms, retry.member()) for c in chunk for retry in c.retries]
             self.streams.queue_complete(pipe, partition, [c.entry for c in chunk], scheduled)
         acks = len(pipe.pipe)
+        for call in along:
+            pipe.call(call.script, call.keys, call.args)
         for webhook_id, items in records.items():
             self.attempts.queue(pipe.pipe, webhook_id, [record.dumps() for record in items])
         pushes: list[int] = []
@@ -226,6 +266,11 @@ class Completer:
         for event_id in trims:
             self.attempts.trim_event(pipe.pipe, event_id)
         results = await pipe.execute()
+        for call, reply in zip(along, results[acks : acks + len(along)], strict=True):
+            if isinstance(reply, BaseException):
+                call.reply.set_exception(reply)
+            else:
+                call.reply.set_result(reply)
         kept = self.attempts.kept
         for event_id, at in zip(events, pushes, strict=True):
             length = results[at]

@@ -203,8 +203,7 @@ class Dispatcher:
         if 200 <= (result.status or 0) < 300:
             self.outcomes.delivered(delivery, result)
             if not self.outcomes.breakers.may_skip(webhook.id):
-                async with asyncio.timeout(self.budget):
-                    await self.outcomes.breaker_succeeded(delivery, webhook, result)
+                self.outcomes.breaker_succeeded(delivery, webhook, result)
             return None
         async with asyncio.timeout(self.budget):
             return await self.outcomes.settle(delivery, webhook, result, None)

@@ -1,6 +1,7 @@
 """What follows one attempt: done, a retry to schedule, or a dead letter; and their side effects
 (410 switches the webhook off, a singleUse success deletes it, every attempt is logged: one line
-and one record in the webhook's attempt log).
+and one record in the webhook's attempt log; the circuit breaker is told, with the next batch of
+those records; the operational notices a switch-off or a dead letter raises are queued).
 
 A 2xx for an ordinary webhook, the common case, is settled without awaiting anything
 (``delivered``); everything else goes through ``settle``.
@@ -8,23 +9,21 @@ A 2xx for an ordinary webhook, the common case, is settled without awaiting anyt
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
-from prometheus_client import Counter
 
 from relay import metrics
 from relay.clock import Clock
 from relay.delivery.acks import Completer
-from relay.delivery.breaker import Breakers, Change
+from relay.delivery.breaker import Breakers
 from relay.delivery.message import Delivery
 from relay.delivery.policy import AttemptResult, Verdict, classify, describe, status_class
 from relay.delivery.retry import GiveUp, Retry, after_failure
 from relay.delivery.single_use import SingleUse
-from relay.notices import DISABLED, GONE, context, disabled_after, quiet
+from relay.notices import DISABLED, GONE, context, quiet
 from relay.store.attempts import AttemptRecord
 from relay.store.dead_letters import DeadLetters, letter_fields
 from relay.store.notices import Notices
@@ -51,8 +50,8 @@ class Outcomes:
     notices: Notices
     lookup: Callable[[int], Webhook | None]
     """The webhook as the worker's view holds it (a dead letter's notice names it)."""
-    notified: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set when this worker queued a notice: its drain need not wait for its next round."""
+    wake: Callable[[], None]
+    """Called when a notice was queued (``relay.delivery.announcer``)."""
 
     def _ms(self) -> int:
         return self.clock.now_ms()
@@ -76,7 +75,7 @@ class Outcomes:
         verdict = classify(result)
         if verdict is Verdict.DELIVERED:
             self.delivered(delivery, result)
-            await self.breaker_succeeded(delivery, webhook, result)
+            self.breaker_succeeded(delivery, webhook, result)
             if token is not None:
                 await self.single_use.used(webhook.id, token)
                 await self.store.delete(webhook.id)
@@ -85,10 +84,12 @@ class Outcomes:
         if token is not None:
             await self.single_use.release(webhook.id, token)
         if verdict is Verdict.GONE:
-            await self._switch_off(delivery, webhook, result, GONE, metrics.WEBHOOKS_DISABLED)
+            await self._gone(delivery, webhook, result)
         if verdict is Verdict.RETRY:
-            await self._breaker_failed(delivery, webhook, result)
-            return await self._retry(delivery, result, "exhausted", "delivery failed, retry scheduled")
+            retry = await self._retry(delivery, result, "exhausted", "delivery failed, retry scheduled")
+            # with the batch that acknowledges the entry, after anything that could leave it pending
+            self.breakers.failed(webhook.id, self._notice(delivery, webhook, result))
+            return retry
         await self.dead(delivery, _DEAD_KIND[verdict], describe(result), result)
         return None
 
@@ -136,42 +137,22 @@ class Outcomes:
             return b""
         return context(webhook.id, webhook.name, webhook.callback, *_last(result))
 
-    async def breaker_succeeded(self, delivery: Delivery, webhook: Webhook, result: AttemptResult) -> None:
-        """A 2xx: the webhook's failures in a row are cleared, its breaker closed if open."""
-        notice = self._notice(delivery, webhook, result)
-        if await self.breakers.succeeded(webhook.id, notice) is Change.CLOSED:
-            self.notified.set()
-            log.warning("circuit breaker closed: the webhook answers again", webhook_id=webhook.id)
+    def breaker_succeeded(self, delivery: Delivery, webhook: Webhook, result: AttemptResult) -> None:
+        """A 2xx: the webhook's failures in a row are cleared, its breaker closed if open (with the
+        next batch)."""
+        self.breakers.succeeded(webhook.id, self._notice(delivery, webhook, result))
 
-    async def _breaker_failed(self, delivery: Delivery, webhook: Webhook, result: AttemptResult) -> None:
-        change = await self.breakers.failed(webhook.id, self._notice(delivery, webhook, result))
-        if change is Change.OPENED:
-            self.notified.set()
-            log.warning(
-                "circuit breaker opened: the webhook's deliveries are paused",
-                webhook_id=webhook.id,
-                name=webhook.name,
-                failures=self.breakers.failures,
-            )
-        elif change is Change.REOPENED:
-            log.info("circuit breaker probe failed; paused for longer", webhook_id=webhook.id)
-        elif change is Change.DISABLE:
-            reason = disabled_after(self.breakers.disable_after_ms / 1000)
-            await self._switch_off(delivery, webhook, result, reason, metrics.WEBHOOKS_AUTO_DISABLED)
-
-    async def _switch_off(
-        self, delivery: Delivery, webhook: Webhook, result: AttemptResult, reason: str, counter: Counter
-    ) -> None:
-        """Disable the webhook; counted, logged and announced (``Disabled``) only by the worker that
-        did it (several deliveries to it may get their 410 at once)."""
+    async def _gone(self, delivery: Delivery, webhook: Webhook, result: AttemptResult) -> None:
+        """A 410: switch the webhook off; counted, logged and announced (``Disabled``) only by the
+        worker that did it (several deliveries to it may get their 410 at once)."""
         if not await self.store.set_enabled(webhook.id, False, self._ms()):
             return
-        counter.inc()
-        log.warning(f"webhook disabled: {reason}", webhook_id=webhook.id, name=webhook.name)
+        metrics.WEBHOOKS_DISABLED.inc()
+        log.warning(f"webhook disabled: {GONE}", webhook_id=webhook.id, name=webhook.name)
         notice = self._notice(delivery, webhook, result)
         if notice:
-            await self.notices.announce(DISABLED, notice, reason, self._ms())
-            self.notified.set()
+            await self.notices.announce(DISABLED, notice, GONE, self._ms())
+            self.wake()
 
     async def dead(
         self, delivery: Delivery, kind: str, reason: str, result: AttemptResult | None = None
@@ -200,7 +181,7 @@ class Outcomes:
             name, callback = (None, None) if webhook is None else (webhook.name, webhook.callback)
             about = context(delivery.webhook_id, name, callback, *_last(result))
             await self.notices.dead_lettered(delivery.webhook_id, about, f"{kind}: {reason}", self._ms())
-            self.notified.set()
+            self.wake()
         await self.dead_letters.add(fields)
         metrics.DEAD_LETTERS.labels(kind).inc()
         log.warning(

@@ -20,6 +20,7 @@ import structlog
 
 from relay.clock import SYSTEM, Clock
 from relay.delivery.acks import MAX_BATCH, Completer
+from relay.delivery.announcer import Announcer
 from relay.delivery.breaker import Breakers
 from relay.delivery.capacity import Capacity
 from relay.delivery.client import Sender
@@ -50,8 +51,6 @@ SWEEP_EVERY = 30.0
 BREAKER_REFRESH = 0.25
 """Seconds between a worker's reads of the shared breaker states: how long it may go on sending
 to a webhook whose breaker another worker opened (its own failures tell it sooner)."""
-NOTICES_EVERY = 1.0
-"""Seconds between a worker's looks at the notices outbox (sooner when it queued one itself)."""
 
 
 def consumer_name(n: int) -> str:
@@ -110,14 +109,17 @@ class DeliveryService:
         single_use = SingleUse(redis, keys, ttl=settings.delivery_timeout * 2 + 30)
         self.dead_letters = DeadLetters(redis, keys)
         self.notices = Notices(redis, keys)
+        self.announcer = Announcer(notices=self.notices, store=self.store, clock=clock)
         self.breakers = Breakers(
             redis,
             keys,
+            batch=self.completer,
             failures=settings.breaker_failures,
             max_cooldown=settings.breaker_max_cooldown,
             probe_lease=settings.delivery_timeout + 5,
             disable_after=settings.disable_after,
             clock=clock,
+            wake=self.announcer.wake,
         )
         outcomes = Outcomes(
             store=self.store,
@@ -129,8 +131,8 @@ class DeliveryService:
             clock=clock,
             notices=self.notices,
             lookup=self.view.get,
+            wake=self.announcer.wake,
         )
-        self.outcomes = outcomes
         self.dispatcher = Dispatcher(
             view=self.view,
             store=self.store,
@@ -174,7 +176,7 @@ class DeliveryService:
         await self.completer.start()
         self._tasks.append(asyncio.create_task(self._load_view(), name="delivery-view"))
         self._tasks.append(asyncio.create_task(self._sweep_forever(), name="delivery-sweep"))
-        self._tasks.append(asyncio.create_task(self._notices_forever(), name="delivery-notices"))
+        self._tasks.append(asyncio.create_task(self._announce_forever(), name="delivery-notices"))
         if self.breakers.on:
             self._tasks.append(asyncio.create_task(self._breakers_forever(), name="delivery-breakers"))
         for reader in self.readers:
@@ -250,25 +252,10 @@ class DeliveryService:
                 await self.breakers.refresh(total=len(self.view.all()))
             await asyncio.sleep(BREAKER_REFRESH)
 
-    async def _notices_forever(self) -> None:
-        """Move the operational events (``relay.notices``) onto the events streams: every
-        ``NOTICES_EVERY`` seconds, or as soon as this worker queued one; the notices of dead
-        letters a quiet minute held back are raised on the way."""
+    async def _announce_forever(self) -> None:
+        """Move the operational events onto the events streams (``relay.delivery.announcer``)."""
         await self.ready.wait()
-        notified, failures = self.outcomes.notified, 0
-        while not self.stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(NOTICES_EVERY):
-                    await notified.wait()
-            notified.clear()
-            try:
-                while await self.notices.drain(self.clock.now_ms()) > 0:
-                    pass
-                failures = 0
-            except Exception as exc:  # the notices stay in the outbox: moved on a later round
-                failures += 1
-                if failures == 1:
-                    log.warning("cannot move notices onto the streams yet", error=type(exc).__name__)
+        await self.announcer.run(self.stopping)
 
     async def sweep(self) -> int:
         """Delete expired webhooks; forget idle hosts' latencies; drop the dead letters older than

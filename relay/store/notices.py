@@ -1,14 +1,16 @@
 """The outbox of operational events (``relay.notices``), and their way onto the events streams.
 
 A notice is first an item of one Redis list (``Keys.notices``), pushed in the same script as what
-it announces where one script can do both: ``BREAKER`` as a breaker opens or closes, ``NOTE`` as a
-dead letter is counted. ``Disabled`` is pushed (``ANNOUNCE``) right after the webhook was switched
-off, by the worker that switched it: the webhook table and the outbox are in different slots.
+it announces where one script can do both: ``BREAKER`` as a breaker opens or closes, or decides
+to disable a webhook (the item then carries the switch-off itself), ``NOTE`` as a dead letter is
+counted. A 410's ``Disabled`` is pushed (``ANNOUNCE``) right after the webhook was switched off,
+by the worker that switched it: the webhook table and the outbox are in different slots.
 
-Workers move the items onto the events streams (``drain``): under a short lease (one worker at a
-time), read the oldest, add each as an event to its partition's stream, then trim them off the
-list. A worker that dies in between leaves them for the next, who adds them again: the same item
-is the same event (its id, its ``webhook-id``), so a notice is delivered at least once, never lost.
+Workers move the items onto the events streams (``relay.delivery.announcer``): under a short
+lease (one worker at a time) they ``take`` the oldest, do what they ask, ``put`` their events on
+the streams, then trim them off the list (``drained``). A worker that dies in between leaves them
+for the next, who does them again: the same item is the same event (its id, its ``webhook-id``),
+so a notice is delivered at least once, never lost.
 
 ``DUE`` first raises the ``DeadLettered`` notices a quiet minute held back: letters counted after
 the last notice of their webhook are announced once the minute is over, even if no letter follows.
@@ -18,14 +20,11 @@ from __future__ import annotations
 
 import secrets
 
-import structlog
-
+from relay.events import StreamEvent
 from relay.keys import Keys
-from relay.notices import QUIET_MS, event_of
+from relay.notices import QUIET_MS
 from relay.store.connect import RedisClient
 from relay.store.scripts import Script, run
-
-log = structlog.get_logger("relay.delivery")
 
 LEASE_MS = 10_000
 """How long a worker may take to move one batch of notices before another may."""
@@ -126,23 +125,26 @@ class Notices:
         keys = [self.keys.dead_counts, self.keys.notices, self.keys.notice_seq]
         await run(self.redis, NOTE, keys, [webhook_id, now_ms, QUIET_MS, context, reason])
 
-    async def drain(self, now_ms: int) -> int:
-        """Raise the notices a quiet minute held back, and move a batch of the outbox onto the
-        events streams (unless another worker is doing it); how many were moved."""
+    async def take(self, now_ms: int) -> tuple[str, list[bytes]]:
+        """Raise the notices a quiet minute held back; then, unless another worker holds the lease,
+        take it: its token and the oldest notices (none: nothing to do, or another's turn)."""
         token = secrets.token_hex(8)
         keys = [self.keys.dead_counts, self.keys.notices, self.keys.notice_seq, self.keys.notice_lock]
         items: list[bytes] = await run(self.redis, DUE, keys, [now_ms, QUIET_MS, token, LEASE_MS, BATCH])
-        if not items:
-            return 0
+        return token, list(items)
+
+    async def put(self, events: list[StreamEvent]) -> None:
+        """Add operational events to their partitions' events streams, as the listener adds CallFire's."""
+        if not events:
+            return
         pipe = self.redis.pipeline(transaction=False)
-        for item in items:
-            try:
-                event = event_of(item)
-            except (KeyError, TypeError, ValueError) as exc:  # never written by the relay: dropped
-                log.error("unreadable notice dropped", notice=item[:200], error=repr(exc))
-                continue
+        for event in events:
             partition = self.keys.partition_of(bytes.fromhex(event.callback))
             pipe.xadd(self.keys.events(partition), event.to_fields())  # type: ignore[arg-type]
         await pipe.execute()
-        await run(self.redis, DRAINED, [self.keys.notices, self.keys.notice_lock], [token, len(items)])
-        return len(items)
+
+    async def drained(self, token: str, count: int) -> bool:
+        """The first ``count`` notices are done: trim them off and give the lease back (0: just
+        give it back). False when the lease was lost meanwhile (its holder does them again)."""
+        keys = [self.keys.notices, self.keys.notice_lock]
+        return bool(await run(self.redis, DRAINED, keys, [token, count]))

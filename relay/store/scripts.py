@@ -263,17 +263,18 @@ BREAKER = Script(
 -- ARGV[1] 'check' | 'fail' | 'ok', ARGV[2] webhook id, ARGV[3] now (ms), ARGV[4] failures that
 -- open it, ARGV[5] first cool-down (ms), ARGV[6] longest (ms), ARGV[7] how long a probe may take
 -- (ms), ARGV[8] failing with no success this long (ms) disables the webhook (0: never); "since"
--- holds when its failures in a row began. ARGV[9] the notice context ('': raise no notice).
+-- holds when its failures in a row began. ARGV[9] the notice context ('': raise no notice),
+-- ARGV[10] the reason a 'disable' gives.
 -- Returns {1 go / 0 pause, ms to wait, change ('' | 'opened' | 'reopened' | 'closed' |
--- 'disable'), the state as stored now ('' if none)}; an 'opened' or 'closed' queues its notice.
+-- 'disable'), the state as stored now ('' if none)}. An 'opened' or 'closed' queues its notice;
+-- a 'disable' queues the switch-off, and its notice, for the worker that moves the notices.
 local raw = redis.call('HGET', KEYS[1], ARGV[2])
 local now, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
 local s = raw and cjson.decode(raw) or {f = 0, state = 'closed', ['until'] = 0, cool = 0, since = now}
-local function announce(event, failures)
-  if ARGV[9] == '' then return end
-  local seq = redis.call('INCR', KEYS[3])
-  redis.call('RPUSH', KEYS[2], cjson.encode({event = event, at = now, seq = seq, ctx = ARGV[9],
-    failures = failures}))
+local function announce(event, extra)
+  extra.event, extra.at, extra.ctx = event, now, ARGV[9]
+  extra.seq = redis.call('INCR', KEYS[3])
+  redis.call('RPUSH', KEYS[2], cjson.encode(extra))
 end
 local function save(go, wait, change)
   local out = cjson.encode(s)
@@ -285,7 +286,7 @@ if op == 'ok' then
   if not raw then return {1, 0, '', ''} end
   redis.call('HDEL', KEYS[1], ARGV[2])
   if s.state ~= 'closed' then
-    announce('Recovered', s.f)
+    if ARGV[9] ~= '' then announce('Recovered', {}) end
     return {1, 0, 'closed', ''}
   end
   return {1, 0, '', ''}
@@ -302,6 +303,7 @@ s.f = s.f + 1
 local disable_after = tonumber(ARGV[8])
 if disable_after > 0 and now - s.since >= disable_after then
   redis.call('HDEL', KEYS[1], ARGV[2])
+  announce('Disabled', {off = tonumber(ARGV[2]), reason = ARGV[10]})
   return {0, 0, 'disable', ''}
 end
 if s.state == 'half_open' then
@@ -314,7 +316,7 @@ if s.state == 'closed' and limit > 0 and s.f >= limit then
   s.state = 'open'
   s.cool = tonumber(ARGV[5])
   s['until'] = now + s.cool
-  announce('Failing', s.f)
+  if ARGV[9] ~= '' then announce('Failing', {failures = s.f}) end
   return save(0, s.cool, 'opened')
 end
 return save(1, 0, '')

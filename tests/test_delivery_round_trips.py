@@ -1,0 +1,59 @@
+"""Redis round trips of failed attempts: a circuit breaker's update travels in the round trip that
+carries the attempt's record and acknowledges its entry, never in one of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from relay.settings import Settings
+from relay.store.connect import HiredisPackingConnection, connect
+from relay.store.scripts import BREAKER, COMPLETE
+from tests.callbacks import call_event
+from tests.delivery_harness import open_harness
+from tests.sink import Reply
+
+Make = Callable[..., Settings]
+SENT: list[bytes] = []
+
+
+class Recording(HiredisPackingConnection):
+    """The relay's connection, keeping what each round trip sends (a pipeline is sent at once)."""
+
+    async def send_packed_command(
+        self, command: bytes | str | Iterable[bytes], check_health: bool = True
+    ) -> None:
+        if isinstance(command, str):
+            packed = command.encode()
+        else:
+            packed = command if isinstance(command, bytes) else b"".join(command)
+        SENT.append(packed)
+        await super().send_packed_command(command, check_health)
+
+
+def trips(figure: Callable[[bytes], bool]) -> int:
+    return sum(1 for sent in SENT if figure(sent))
+
+
+async def test_a_failed_attempt_updates_its_breaker_in_the_round_trip_that_acks_it(
+    make_settings: Make,
+) -> None:
+    """Five failed attempts of one delivery (then a dead letter): five BREAKER calls, each in the
+    round trip that acknowledges the attempt's entry; no round trip of their own."""
+    settings = {"breaker_failures": 100, "disable_after": 0, "retry_schedule": "0.05s,0.05s,0.05s,0.05s"}
+    client = connect(make_settings().redis_url or "", connection_class=Recording)
+    SENT.clear()
+    try:
+        async with open_harness(make_settings, client, **settings) as h:
+            h.sink.always("/down", Reply(500))
+            await h.webhook("/down")
+            await h.publish(call_event())
+            await h.start()
+            await h.dead_letters(1, within=10)
+            await h.settled()
+    finally:
+        await client.aclose()
+    breaker = BREAKER.sha.encode()
+    complete = COMPLETE.sha.encode()
+    assert sum(sent.count(breaker) for sent in SENT) == 5
+    assert trips(lambda sent: breaker in sent and complete not in sent) == 0
+    assert trips(lambda sent: breaker in sent or complete in sent) == 5
