@@ -76,8 +76,11 @@ def context(
     )
 
 
+KEPT_FAILING = "it kept failing with no success for RELAY_DISABLE_AFTER"
+
+
 def disabled_after(seconds: float) -> str:
-    return f"it kept failing with no success for RELAY_DISABLE_AFTER ({seconds:g}s)"
+    return f"{KEPT_FAILING} ({seconds:g}s)"
 
 
 def _reason(item: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -18,9 +19,10 @@ import structlog
 from relay import metrics
 from relay.clock import Clock
 from relay.events import StreamEvent
-from relay.notices import parse
+from relay.notices import KEPT_FAILING, parse
 from relay.store.notices import Notices
 from relay.store.webhooks import WebhookStore
+from relay.webhooks.model import Webhook
 
 log = structlog.get_logger("relay.delivery")
 
@@ -33,6 +35,8 @@ class Announcer:
     notices: Notices
     store: WebhookStore
     clock: Clock
+    lookup: Callable[[int], Webhook | None]
+    """The webhook as the worker's view holds it (its name, for the log)."""
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wake(self) -> None:
@@ -70,7 +74,7 @@ class Announcer:
                     log.error("unreadable notice dropped", notice=item[:200], error=repr(exc))
                     continue
                 if notice.switch_off is not None:
-                    await self._switch_off(notice.switch_off, notice.reason)
+                    await self._switch_off(notice.switch_off)
                 if notice.event is not None:
                     events.append(notice.event)
             await self.notices.put(events)
@@ -81,7 +85,9 @@ class Announcer:
         await self.notices.drained(token, len(items))
         return len(items)
 
-    async def _switch_off(self, webhook_id: int, reason: str) -> None:
+    async def _switch_off(self, webhook_id: int) -> None:
         if await self.store.set_enabled(webhook_id, False, self.clock.now_ms()):
             metrics.WEBHOOKS_AUTO_DISABLED.inc()
-            log.warning(f"webhook disabled: {reason}", webhook_id=webhook_id)
+            webhook = self.lookup(webhook_id)
+            name = None if webhook is None else webhook.name
+            log.warning(f"webhook disabled: {KEPT_FAILING}", webhook_id=webhook_id, name=name)

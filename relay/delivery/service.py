@@ -109,7 +109,7 @@ class DeliveryService:
         single_use = SingleUse(redis, keys, ttl=settings.delivery_timeout * 2 + 30)
         self.dead_letters = DeadLetters(redis, keys)
         self.notices = Notices(redis, keys)
-        self.announcer = Announcer(notices=self.notices, store=self.store, clock=clock)
+        self.announcer = Announcer(notices=self.notices, store=self.store, clock=clock, lookup=self.view.get)
         self.breakers = Breakers(
             redis,
             keys,
