@@ -248,3 +248,15 @@ async def test_bad_filter_is_400_naming_the_part(client: Any, bad: Any, message:
     assert resp.status == 400
     assert (await resp.json())["message"].startswith(message)
     assert (await get_json(client, f"/v2/webhooks/{webhook_id}"))["filter"] == ANSWERED
+
+
+async def test_operational_events_are_subscribed_to_like_any_other(client: Any) -> None:
+    """A webhook subscribes to the relay's own RelayWebhook events through the same API; an event
+    that resource lacks is a 400."""
+    webhook_id = await create(client, resource="RelayWebhook", events=["disabled", "DeadLettered"])
+    got = await get_json(client, f"/v2/webhooks/{webhook_id}")
+    assert (got["resource"], got["events"]) == ("RelayWebhook", ["Disabled", "DeadLettered"])
+    bad = webhook_body(resource="RelayWebhook", events=["Finished"])
+    resp = await client.post("/v2/webhooks", json=bad, headers=AUTH)
+    assert resp.status == 400
+    assert (await resp.json())["message"].startswith("events:")
