@@ -5,100 +5,38 @@ Built once at start-up (``Settings.load()``), frozen, and passed down. Tests bui
 
 Precedence, highest first: keyword arguments, ``RELAY_<NAME>`` variables, ``RELAY_<NAME>_FILE``
 (a file holding the value, for Docker and Kubernetes secrets), the file named by ``RELAY_CONFIG``
-(TOML or YAML), then the defaults below.
+(TOML or YAML), then the defaults below. The values' types and parsing: ``relay.settings_types``;
+the file sources: ``relay.settings_sources``.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import re
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
-import yaml
-from pydantic import BeforeValidator, Field, SecretStr, ValidationInfo, field_validator, model_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import (
-    BaseSettings,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from relay.egress import EgressAllow
 from relay.ingest.clients import TrustedProxies
 from relay.secrets import ApiCredentials, CallfireSecrets, SecretKeys
-from relay.store.connect import options_problem, url_problem
-from relay.webhooks.model import check_callback_url
+from relay.settings_sources import ENV_PREFIX, ConfigFileSource, FileValueSource
+from relay.settings_types import (
+    AnyCase,
+    ApiUrl,
+    Credentials,
+    Duration,
+    Egress,
+    Proxies,
+    RedisUrl,
+    Schedule,
+    SealingKeys,
+    Secrets,
+    client_problem,
+)
 
-ENV_PREFIX = "RELAY_"
-
-
-class ConfigError(ValueError):
-    """A configuration source (RELAY_CONFIG, a RELAY_<NAME>_FILE) that cannot be read or parsed."""
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
-
-
-_LONGEST = 10 * 365 * 86400.0
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-
-
-def parse_duration(value: Any) -> float:
-    """``"5s"``, ``"250ms"``, ``"2h"``, ``"1.5"`` (seconds) or a number -> seconds as a float."""
-    if isinstance(value, bool):
-        raise ValueError("a duration such as 5s, 250ms, 2h")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"{value!r} is not a duration such as 5s, 250ms, 2h")
-        seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
-    if not math.isfinite(seconds) or seconds > _LONGEST:
-        raise ValueError(f"{value!r} is longer than ten years")
-    if seconds < 0:
-        raise ValueError("a duration cannot be negative")
-    return seconds
-
-
-def parse_schedule(value: Any) -> tuple[float, ...]:
-    """``"5s, 5m, 30m"`` -> ``(5.0, 300.0, 1800.0)``; an empty schedule means no retries."""
-    items = value if isinstance(value, list | tuple) else str(value).split(",")
-    return tuple(parse_duration(item) for item in items if str(item).strip())
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Schedule = Annotated[tuple[float, ...], NoDecode, BeforeValidator(parse_schedule)]
-
-
-def _secrets(value: Any) -> CallfireSecrets:
-    raw = value.get_secret_value() if isinstance(value, SecretStr) else value
-    return raw if isinstance(raw, CallfireSecrets) else CallfireSecrets.parse(str(raw or ""))
-
-
-def _credentials(value: Any) -> ApiCredentials:
-    raw = value.get_secret_value() if isinstance(value, SecretStr) else value
-    return raw if isinstance(raw, ApiCredentials) else ApiCredentials.parse(str(raw or ""))
-
-
-def _secret_keys(value: Any) -> SecretKeys:
-    raw = value.get_secret_value() if isinstance(value, SecretStr) else value
-    return raw if isinstance(raw, SecretKeys) else SecretKeys.parse(str(raw or ""))
-
-
-def _egress(value: Any) -> EgressAllow:
-    return value if isinstance(value, EgressAllow) else EgressAllow.parse(value)
-
-
-def _proxies(value: Any) -> TrustedProxies:
-    return value if isinstance(value, TrustedProxies) else TrustedProxies.parse(value)
+__all__ = ["ENV_PREFIX", "Settings"]
 
 
 class Settings(BaseSettings):
@@ -113,7 +51,7 @@ class Settings(BaseSettings):
     )
 
     # --- Redis -----------------------------------------------------------------------------
-    redis_url: str | None = Field(
+    redis_url: RedisUrl = Field(
         None,
         description="Redis to use (redis://, rediss://, unix:// or redis+sentinel://). "
         "Unset: start an embedded Redis with AOF under RELAY_DATA_DIR.",
@@ -157,7 +95,7 @@ class Settings(BaseSettings):
         "page but callbacks and probes), kept off the port CallFire reaches. Unset: one port.",
     )
     admin_host: str | None = Field(None, description="Address the admin port binds. Unset: RELAY_HOST.")
-    trusted_proxies: Annotated[TrustedProxies, NoDecode, BeforeValidator(_proxies)] = Field(
+    trusted_proxies: Proxies = Field(
         TrustedProxies(),
         description="CIDRs of the proxies (the ingress) whose X-Forwarded-For names the client "
         "for failure limits and logs: its rightmost address not itself trusted. Unset: the peer.",
@@ -192,7 +130,7 @@ class Settings(BaseSettings):
     )
 
     # --- Ingest ----------------------------------------------------------------------------
-    callfire_secrets: Annotated[CallfireSecrets, NoDecode, BeforeValidator(_secrets)] = Field(
+    callfire_secrets: Secrets = Field(
         CallfireSecrets(),
         description="Comma-separated secrets that sign CallFire callbacks; `ID:SECRET` binds one "
         "to CallFire webhook id ID. Several may be valid at once (rotation).",
@@ -215,7 +153,7 @@ class Settings(BaseSettings):
     )
 
     # --- Webhooks API ----------------------------------------------------------------------
-    api_credentials: Annotated[ApiCredentials, NoDecode, BeforeValidator(_credentials)] = Field(
+    api_credentials: Credentials = Field(
         ApiCredentials(),
         description="Comma-separated `user:password` pairs for HTTP Basic on /v2 (several for "
         "rotation). Unset: the API answers 403.",
@@ -223,12 +161,12 @@ class Settings(BaseSettings):
     webhooks_file: Path | None = Field(
         None, description="A YAML file of webhooks applied at start (subscriptions kept in git)."
     )
-    secret_keys: Annotated[SecretKeys, NoDecode, BeforeValidator(_secret_keys)] = Field(
+    secret_keys: SealingKeys = Field(
         SecretKeys(),
         description="Comma-separated Fernet keys sealing webhook secrets in Redis: the first "
         "seals, every one opens (rotation: docs/operations.md). Unset: secrets stay in plain text.",
     )
-    api_url: str | None = Field(
+    api_url: ApiUrl = Field(
         None,
         description="The API's base URL as its clients reach it (behind a proxy), e.g. "
         "`https://relay.example.com` (or `.../v2`, the same): the host, basePath and schemes of "
@@ -244,7 +182,7 @@ class Settings(BaseSettings):
     reclaim_idle: Duration = Field(
         60.0, gt=0, description="Entries pending this long on a silent worker are reclaimed."
     )
-    egress_allow: Annotated[EgressAllow, NoDecode, BeforeValidator(_egress)] = Field(
+    egress_allow: Egress = Field(
         EgressAllow(),
         description="CIDRs of loopback or private networks callbacks may reach "
         "(e.g. `127.0.0.0/8,10.0.0.0/8`). Link-local and metadata addresses are always refused.",
@@ -294,40 +232,12 @@ class Settings(BaseSettings):
     )
 
     # --- Logs ------------------------------------------------------------------------------
-    log_format: Literal["auto", "json", "console"] = Field(
+    log_format: Annotated[Literal["auto", "json", "console"], AnyCase] = Field(
         "auto", description="`json` for production, `console` for people; `auto` picks by TTY."
     )
-    log_level: Literal["debug", "info", "warning", "error"] = Field(
+    log_level: Annotated[Literal["debug", "info", "warning", "error"], AnyCase] = Field(
         "info", description="`debug`, `info`, `warning` or `error`, in any case."
     )
-
-    @field_validator("redis_url")
-    @classmethod
-    def _well_formed_url(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        problem = url_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
-
-    @field_validator("log_level", "log_format", mode="before")
-    @classmethod
-    def _any_case(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("api_url")
-    @classmethod
-    def _base_url(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        check_callback_url(value)
-        parts = urlsplit(value)
-        if parts.query or parts.fragment or "?" in value or "#" in value:
-            raise ValueError("must have no query or fragment")
-        if parts.username is not None:
-            raise ValueError("must have no user:password")
-        return value
 
     @field_validator("admin_port")
     @classmethod
@@ -342,21 +252,10 @@ class Settings(BaseSettings):
         return self.admin_host or self.host
 
     @model_validator(mode="after")
-    def _cluster_needs_url(self) -> Settings:
-        if not self.redis_cluster:
-            return self
-        if not self.redis_url:
-            raise ValueError("RELAY_REDIS_CLUSTER needs RELAY_REDIS_URL naming a cluster node")
-        if not self.redis_url.startswith(("redis://", "rediss://")):
-            raise ValueError("RELAY_REDIS_CLUSTER needs a redis:// or rediss:// RELAY_REDIS_URL")
-        return self
-
-    @model_validator(mode="after")
-    def _redis_options(self) -> Settings:
-        """The URL's query options, as redis-py takes them for this kind of client."""
-        problem = options_problem(self.redis_url, cluster=self.redis_cluster) if self.redis_url else None
+    def _redis_client(self) -> Settings:
+        problem = client_problem(self.redis_url, cluster=self.redis_cluster)
         if problem:
-            raise ValueError(f"RELAY_REDIS_URL: {problem}")
+            raise ValueError(problem)
         return self
 
     @classmethod
@@ -371,8 +270,8 @@ class Settings(BaseSettings):
         return (
             init_settings,
             env_settings,
-            _FileValueSource(settings_cls),
-            _ConfigFileSource(settings_cls),
+            FileValueSource(settings_cls),
+            ConfigFileSource(settings_cls),
         )
 
     @classmethod
@@ -390,51 +289,3 @@ class Settings(BaseSettings):
         known = {cls.env_name(name) for name in cls.model_fields} | {f"{ENV_PREFIX}CONFIG"}
         known |= {f"{name}_FILE" for name in known}
         return sorted(k for k in os.environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
-
-
-class _FileValueSource(PydanticBaseSettingsSource):
-    """``RELAY_<NAME>_FILE=/run/secrets/x``: the value is the file's content, stripped."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        path = os.environ.get(f"{ENV_PREFIX}{field_name.upper()}_FILE")
-        if not path:
-            return None, field_name, False
-        try:
-            return Path(path).read_text().strip(), field_name, False
-        except OSError as exc:
-            raise ConfigError(
-                f"{ENV_PREFIX}{field_name.upper()}_FILE: cannot read {path}: {exc.strerror}"
-            ) from None
-
-    def __call__(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for name, field in self.settings_cls.model_fields.items():
-            value, key, _ = self.get_field_value(field, name)
-            if value is not None:
-                values[key] = value
-        return values
-
-
-class _ConfigFileSource(PydanticBaseSettingsSource):
-    """The file named by ``RELAY_CONFIG``: TOML (``.toml``) or YAML, keys as the field names."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # pragma: no cover - __call__ reads the whole file
-
-    def __call__(self) -> dict[str, Any]:
-        path = os.environ.get(f"{ENV_PREFIX}CONFIG")
-        if not path:
-            return {}
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise ConfigError(f"RELAY_CONFIG: cannot read {path}: {exc.strerror}") from None
-        try:
-            data = tomllib.loads(text) if path.endswith(".toml") else yaml.safe_load(text)
-        except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"RELAY_CONFIG: {path} is not valid: {_one_line(exc)}") from None
-        if data is None:
-            return {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"RELAY_CONFIG: {path} must hold a mapping of settings")
-        return {str(key).lower(): value for key, value in data.items()}

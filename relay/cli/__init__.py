@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from relay import __version__
 from relay.cli import check, config, deadletters, events, processes, receive, secrets, webhooks
 from relay.cli.common import CliError
-from relay.settings import ENV_PREFIX, ConfigError, Settings
+from relay.settings import ENV_PREFIX, Settings
+from relay.settings_sources import ConfigError
 
 MODULES = (processes, events, check, config, deadletters, webhooks, secrets, receive)
 

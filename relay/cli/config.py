@@ -15,7 +15,8 @@ from pydantic import BeforeValidator
 from pydantic.fields import FieldInfo
 
 from relay.cli.common import CliError
-from relay.settings import Settings, parse_duration, parse_schedule
+from relay.settings import Settings
+from relay.settings_types import parse_duration, parse_schedule
 
 BEGIN = "<!-- settings-table:start -->"
 END = "<!-- settings-table:end -->"

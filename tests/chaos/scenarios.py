@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from relay.settings import parse_schedule
+from relay.settings_types import parse_schedule
 from relay.store.streams import Streams
 from tests.api_client import basic
 from tests.callbacks import signed
