@@ -23,10 +23,7 @@ class CallfireSecrets:
     def parse(cls, text: str) -> CallfireSecrets:
         shared: list[bytes] = []
         bound: dict[int, list[bytes]] = {}
-        for raw in text.split(","):
-            item = raw.strip()
-            if not item:
-                continue
+        for item in _items(text, "secret"):
             head, sep, tail = item.partition(":")
             if sep and head.strip().isdigit():
                 if not tail:
@@ -82,10 +79,7 @@ class ApiCredentials:
     @classmethod
     def parse(cls, text: str) -> ApiCredentials:
         pairs = []
-        for raw in text.split(","):
-            item = raw.strip()
-            if not item:
-                continue
+        for item in _items(text, "credential"):
             user, sep, password = item.partition(":")
             if not sep or not user or not password:
                 raise ValueError("each credential must be written user:password")
@@ -126,15 +120,8 @@ class SecretKeys:
 
     @classmethod
     def parse(cls, text: str) -> SecretKeys:
-        if not text.strip():
-            return cls(())
-        items = [item.strip() for item in text.split(",")]
+        items = _items(text, "key")
         for position, item in enumerate(items, 1):
-            if not item:  # "," or "k1,,k2": a key lost in editing, not "no keys"
-                raise ValueError(
-                    f"key {position} of {len(items)} is empty: write the keys separated by commas, "
-                    "with none empty (unset the setting for no keys)"
-                )
             if not _is_fernet_key(item):
                 raise ValueError(
                     f"key {position} of {len(items)} is not a Fernet key (32 bytes in url-safe "
@@ -169,3 +156,18 @@ def _is_fernet_key(text: str) -> bool:
     except ValueError:  # binascii.Error is one; its message never holds the key, nor does ours
         return False
     return True
+
+
+def _items(text: str, what: str) -> list[str]:
+    """A comma-separated list, each item stripped; blank text is none. An empty item (``","``,
+    ``"a,,b"``, ``"a,"``) is an error: a value lost in editing, not "no value"."""
+    if not text.strip():
+        return []
+    items = [item.strip() for item in text.split(",")]
+    for position, item in enumerate(items, 1):
+        if not item:
+            raise ValueError(
+                f"{what} {position} of {len(items)} is empty: write the {what}s separated by commas, "
+                f"with none empty (unset the setting for no {what}s)"
+            )
+    return items

@@ -1,4 +1,5 @@
-"""relay/secrets.py's SecretKeys (RELAY_SECRET_KEYS): parsed, validated without ever being shown,
+"""relay/secrets.py's lists (RELAY_CALLFIRE_SECRETS, RELAY_API_CREDENTIALS, RELAY_SECRET_KEYS) refuse
+an empty item; SecretKeys (RELAY_SECRET_KEYS): parsed, validated without ever being shown,
 and refused at start-up with exit 2 and one line naming the setting."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from relay.cli import main
-from relay.secrets import SecretKeys
+from relay.secrets import ApiCredentials, CallfireSecrets, SecretKeys
 from relay.settings import Settings
 
 KEY = Fernet.generate_key().decode()
@@ -30,6 +31,22 @@ def test_an_empty_key_is_refused(text: str, empty: str) -> None:
     """An empty item ("," or "k1,,k2") is an error, never read as fewer keys or none."""
     with pytest.raises(ValueError, match=f"key {empty} is empty"):
         SecretKeys.parse(text.replace("{k}", KEY))
+
+
+@pytest.mark.parametrize("text", [",", "a,,b", "a,", " , "])
+def test_an_empty_secret_or_credential_is_refused(text: str) -> None:
+    """RELAY_CALLFIRE_SECRETS and RELAY_API_CREDENTIALS as RELAY_SECRET_KEYS: an empty item is an
+    error, not one secret (or credential) fewer."""
+    with pytest.raises(ValueError, match=r"secret .* is empty"):
+        CallfireSecrets.parse(text)
+    with pytest.raises(ValueError, match=r"credential .* is empty"):
+        ApiCredentials.parse(text.replace("a", "u:p").replace("b", "v:q"))
+
+
+def test_blank_lists_are_none() -> None:
+    """Blank text is none (the setting unset), for each list."""
+    assert not CallfireSecrets.parse("  ")
+    assert not ApiCredentials.parse("")
 
 
 def test_no_keys_is_falsy() -> None:
