@@ -38,9 +38,11 @@ from relay.store.streams import Entry, Streams
 log = structlog.get_logger("relay.delivery")
 
 MAX_BATCH = 1000
-LINGER = 0.005
+LINGER = 0.02
 """Seconds a flush waits for more to gather when fewer than ``FULL`` are queued: a round trip
-costs the process far more CPU than the entries it carries, so under load batches are made big."""
+costs the process, and Redis (its read, its reply, its AOF write), far more CPU than the entries
+it carries, so under load batches are made big. Only acknowledgements and attempt records wait:
+a delivery is never held back by it."""
 FULL = 200
 PER_SCRIPT = 400
 """Most entries one script call acks (its argument list stays small)."""
