@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from relay.settings import Settings
+from relay.store.breakers import BREAKER
 from relay.store.connect import HiredisPackingConnection, connect
-from relay.store.scripts import BREAKER, COMPLETE
+from relay.store.scripts import COMPLETE
 from tests.callbacks import call_event
 from tests.delivery_harness import open_harness
 from tests.sink import Reply

@@ -37,8 +37,9 @@ from relay.clock import Clock
 from relay.delivery.acks import Completer
 from relay.keys import Keys
 from relay.notices import disabled_after
+from relay.store.breakers import BREAKER
 from relay.store.connect import RedisClient
-from relay.store.scripts import BREAKER, run
+from relay.store.scripts import run
 
 log = structlog.get_logger("relay.delivery")
 
