@@ -72,8 +72,10 @@ class Report:
         return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
 
     def stem(self) -> str:
-        date = self.started.strftime("%Y-%m-%d")
-        return date if self.mode == "full" else f"{date}-{self.mode}"
+        """``<date>-<HHMM>`` (``-quick`` added for a quick run): a later run the same day, a
+        partial one (``--only``) included, never overwrites an earlier one."""
+        stamp = self.started.strftime("%Y-%m-%d-%H%M")
+        return stamp if self.mode == "full" else f"{stamp}-{self.mode}"
 
 
 def _fmt(value: float) -> str:

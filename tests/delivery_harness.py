@@ -122,6 +122,19 @@ class Harness:
                     count += int(not groups or groups[0]["last-delivered-id"] != last)
         return count
 
+    async def scheduled(self, count: int, within: float = 5.0) -> None:
+        """Wait until the scheduled sets hold ``count`` deliveries (a POST's answer is handled
+        after the sink has seen the POST: a retry is scheduled a little later)."""
+        deadline = time.monotonic() + within
+        while True:
+            held = 0
+            for p in range(self.keys.partitions):
+                held += await self.redis.zcard(self.keys.scheduled(p))
+            if held == count:
+                return
+            assert time.monotonic() < deadline, f"{held} of {count} deliveries scheduled"
+            await asyncio.sleep(0.02)
+
     async def settled(self, within: float = 5.0) -> None:
         """Wait until every entry is read and acknowledged and nothing is scheduled."""
         deadline = time.monotonic() + within
