@@ -38,6 +38,7 @@ from bench.results import Row, at_least, below
 from bench.scale_listeners import CONNECTIONS, run_listeners
 from bench.stage import PARTITIONS, Stage
 from bench.stats import Figure, ratios
+from bench.subscriptions import FILTER, RATE_LIMIT
 from relay.keys import Keys
 from relay.store.webhooks import WebhookStore
 from relay.webhooks.model import WebhookSpec
@@ -45,9 +46,6 @@ from relay.webhooks.model import WebhookSpec
 WORKERS = (1, 2, 4, 8)
 TARGET = 0.9
 """N capped processes: at least 0.9 x N the rate of one."""
-RATE_LIMIT = 10_000
-FILTER = {"resource.finalCallResult": {"$in": ["LA", "AM"]}, "resource.inbound": False}
-"""Holds for every benchmark event: evaluated on each, lets each through."""
 EVENTS_PER_WORKER = {"full": 10_000, "quick": 2_500}
 """Events per run per worker: every run lasts about as long (~6 s full at ~1,600 events/s each)."""
 _blocks = itertools.count(5_000)
