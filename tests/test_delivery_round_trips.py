@@ -1,8 +1,10 @@
-"""Redis round trips of failed attempts: a circuit breaker's update travels in the round trip that
-carries the attempt's record and acknowledges its entry, never in one of its own."""
+"""Redis round trips: a circuit breaker's update travels in the round trip that carries the
+attempt's record and acknowledges its entry, never in one of its own; an idle reader woken by an
+event makes one read for it, not two."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 
 from relay.settings import Settings
@@ -66,3 +68,27 @@ async def test_a_failed_attempt_updates_its_breaker_in_the_round_trip_that_acks_
     assert sum(sent.count(breaker) for sent in SENT) == 5
     assert trips(lambda sent: breaker in sent) == 5
     assert trips(lambda sent: breaker in sent and not acks(sent)) == 0
+
+
+async def test_an_idle_reader_reads_each_event_that_wakes_it_in_one_round_trip(make_settings: Make) -> None:
+    """Events arriving one at a time at an idle worker: each is taken by the blocking read that was
+    waiting for it, and the reader blocks again at once; no non-blocking read after each one (which
+    would find the streams empty: two round trips per event at a modest rate)."""
+    client = connect(make_settings().redis_url or "", connection_class=Recording)
+    events = 10
+    try:
+        async with open_harness(make_settings, client, partitions=1) as h:
+            await h.webhook("/hook")
+            await h.start()
+            await asyncio.sleep(0.1)  # its first pass done: blocked, waiting
+            SENT.clear()
+            for n in range(events):
+                await h.publish(call_event(call_id=9100 + n))
+                await h.sink.wait_for(n + 1)
+            await h.settled()
+    finally:
+        await client.aclose()
+    blocking = trips(lambda sent: b"XREADGROUP" in sent and b"BLOCK" in sent)
+    plain = trips(lambda sent: b"XREADGROUP" in sent and b"BLOCK" not in sent)
+    assert blocking >= events
+    assert plain <= 2  # a pass after a read that timed out (idle 0.5 s) may make one

@@ -226,6 +226,18 @@ async def test_a_versioned_wait_reads_the_version_once_an_entry_came(
     assert (len(entries), version) == (1, 2)
 
 
+async def test_a_wait_takes_up_to_its_count_of_each_stream(
+    streams: Streams, redis: RedisClient, keys: Keys
+) -> None:
+    """``wait(count=n)`` returns at once with what is there, at most ``n`` of each stream."""
+    for _ in range(10):
+        await redis.xadd(keys.events(0), event().to_fields())  # type: ignore[arg-type]
+    entries, _ = await streams.wait(0, "c1", 5000, count=8)
+    assert len(entries) == 8
+    entries, _ = await streams.wait(0, "c1", 5000, count=8)
+    assert len(entries) == 2
+
+
 async def test_a_table_never_written_reads_as_version_0(streams: Streams) -> None:
     """No version key yet (no webhook ever written, or Redis restarted empty): version 0."""
     assert (await streams.take(0, "c1", 100, None, version=True))[2] == 0

@@ -8,8 +8,10 @@ view is brought up to the table's version as read *after* them (``WebhookView.re
 event whose callback came after a webhook change was answered is matched against that change.
 On one server that version comes in the read's own round trip (``version=True``), so an event
 waits for no extra round trip on its way; on a cluster it is read apart, after the entries.
-When both streams are empty, block (XREADGROUP BLOCK) with two slots reserved until one has
-something. Redis errors back off (doubling, capped, jittered);
+When both streams are empty, block (XREADGROUP BLOCK, up to ``WAIT_BATCH`` entries of each,
+their slots reserved) until one has something; a blocking read that found fewer than that had
+emptied both streams, so the next pass blocks again at once (one round trip per wake-up, not two)
+unless retries are to be moved. Redis errors back off (doubling, capped, jittered);
 a lost group (Redis restarted empty) is created again.
 """
 
@@ -31,6 +33,9 @@ from relay.store.streams import Entry, Streams, is_nogroup
 log = structlog.get_logger("relay.delivery")
 
 READ_BATCH = 100
+WAIT_BATCH = 8
+"""Entries of each stream a blocking read may return: a wake-up at a modest rate takes what came
+while the last ones were dispatched in that one round trip."""
 BLOCK_MS = 500
 MOVE_EVERY = 0.5
 """Seconds between looks at the scheduled set when no retry is known to be due sooner."""
@@ -65,6 +70,9 @@ class PartitionReader:
     beat: float = field(default_factory=time.monotonic)
     """When the loop last went round (monotonic): readiness reports a reader stuck."""
     _next_due: int | None = None
+    _drained: bool = False
+    """The last blocking read found entries, fewer than it could take: both streams were empty
+    after it, so the next pass blocks again (no non-blocking read first) unless a move is due."""
     _last_move: float = 0.0
     _last_claim: float = field(default_factory=time.monotonic)
     _last_trim: float = field(default_factory=time.monotonic)
@@ -121,6 +129,11 @@ class PartitionReader:
             self._next_due = hint if self._next_due is None else min(self._next_due, hint)
         due = self._next_due is not None and now_ms >= self._next_due
         move = now_ms if due or mono - self._last_move >= MOVE_EVERY else None
+        if self._drained and move is None:
+            self._drained = False
+            await self._wait()
+            return
+        self._drained = False
         count = self.capacity.reserve(READ_BATCH)
         if count == 0:
             return
@@ -143,14 +156,23 @@ class PartitionReader:
         block = BLOCK_MS
         if self._next_due is not None:
             block = max(1, min(block, self._next_due - self.clock.now_ms()))
-        self.capacity.take(2)  # one entry of each stream at most
+        # a sixteenth of the process's bound at most: blocked readers (one a partition) never
+        # hold more than a few of its slots while they wait
+        reserved = self.capacity.reserve(min(2 * WAIT_BATCH, self.capacity.limit // 16))
+        if reserved < 2:  # room for one of each stream at least, as before (a soft bound)
+            self.capacity.take(2 - reserved)
+            reserved = 2
+        each = reserved // 2
         sent = asyncio.get_running_loop().time()
         try:
-            entries, version = await self.streams.wait(self.partition, self.consumer, block, version=True)
+            entries, version = await self.streams.wait(
+                self.partition, self.consumer, block, version=True, count=each
+            )
         except BaseException:
-            self.capacity.give(2)
+            self.capacity.give(reserved)
             raise
-        await self._dispatch(entries, 2, version, sent)
+        self._drained = 0 < len(entries) < each
+        await self._dispatch(entries, reserved, version, sent)
 
     async def _dispatch(
         self, entries: list[Entry], reserved: int, version: int | None = None, sent: float = 0.0

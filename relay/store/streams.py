@@ -149,13 +149,15 @@ class Streams:
         return entries, None if next_due is None else int(float(next_due)), _table_version(replies)
 
     async def wait(
-        self, partition: int, consumer: str, block_ms: int, *, version: bool = False
+        self, partition: int, consumer: str, block_ms: int, *, version: bool = False, count: int = 1
     ) -> tuple[list[Entry], int | None]:
-        """Block up to ``block_ms`` until either stream has a new entry; at most one of each.
+        """Block up to ``block_ms`` until either stream has a new entry; at most ``count`` of each.
         And (``version``) the webhook table's version read once they came, or None."""
         events, deliveries = self.streams_of(partition)
         pipe: Any = self.redis.pipeline(transaction=False)
-        pipe.xreadgroup(self.group, consumer, {events: ">", deliveries: ">"}, count=1, block=max(1, block_ms))
+        pipe.xreadgroup(
+            self.group, consumer, {events: ">", deliveries: ">"}, count=max(1, count), block=max(1, block_ms)
+        )
         if self._versioned(version):
             pipe.get(self.keys.webhooks_version)
         replies = await pipe.execute()
