@@ -61,3 +61,20 @@ def stream_event(event: dict[str, Any] | None = None, received_at: int = 1) -> S
     """One event as its stream entry holds it (an OutboundCall Finished by default)."""
     (found,) = events_of(parse_callback(callback_body(event or call_event())), received_at)
     return found
+
+
+def bare_stream_event(json: bytes = b'{"id":1}', index: int = 0, callback: str = "ab" * 32) -> StreamEvent:
+    """A stream event built field by field, its JSON, index and callback digest as given (no
+    callback body parsed, unlike ``stream_event``): for store and ack tests."""
+    return StreamEvent(
+        resource="OutboundCall",
+        event="Finished",
+        event_key="finished",
+        cf_webhook_id=None,
+        cf_webhook_name="",
+        timestamp=None,
+        received_at=1,
+        callback=callback,
+        index=index,
+        json=json,
+    )

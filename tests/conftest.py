@@ -138,3 +138,12 @@ async def client(
 ) -> TestClient[web.Request, web.Application]:
     result: TestClient[web.Request, web.Application] = await make_client(settings)
     return result
+
+
+@pytest.fixture
+def processes() -> Iterator[list[RelayProcess]]:
+    """Relay processes a test starts (appended to this list): killed after it."""
+    started: list[RelayProcess] = []
+    yield started
+    for proc in started:
+        proc.kill()

@@ -15,21 +15,11 @@ from relay.keys import GROUP, Keys
 from relay.store.attempts import AttemptRecord, Attempts, matched_record
 from relay.store.connect import RedisClient
 from relay.store.streams import Entry, Streams
+from tests.callbacks import bare_stream_event
 
 
 def event(index: int) -> StreamEvent:
-    return StreamEvent(
-        resource="OutboundCall",
-        event="Finished",
-        event_key="finished",
-        cf_webhook_id=None,
-        cf_webhook_name="",
-        timestamp=None,
-        received_at=1,
-        callback="cd" * 32,
-        index=index,
-        json=b'{"id":1}',
-    )
+    return bare_stream_event(index=index, callback="cd" * 32)
 
 
 def attempt(e: StreamEvent, n: int = 1) -> AttemptRecord:

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,14 +24,6 @@ def post(base_url: str, body: bytes, headers: dict[str, str]) -> int:
     request = urllib.request.Request(base_url + "/callbacks/callfire", data=body, headers=headers)  # noqa: S310
     with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310 - loopback
         return int(resp.status)
-
-
-@pytest.fixture
-def processes() -> Iterator[list[RelayProcess]]:
-    started: list[RelayProcess] = []
-    yield started
-    for proc in started:
-        proc.kill()
 
 
 def test_serve_refuses_to_start_without_a_secret(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,6 @@ pytestmark = pytest.mark.slow
 CALLS = 400
 """Callbacks posted at most, each on a new connection (a new source port), until both processes
 have taken one: with the kernel's hash spreading them, all 400 on one process is ~2^-400."""
-
-
-@pytest.fixture
-def processes() -> Iterator[list[RelayProcess]]:
-    started: list[RelayProcess] = []
-    yield started
-    for proc in started:
-        proc.kill()
 
 
 def accepted(proc: RelayProcess) -> int:

@@ -14,23 +14,13 @@ from relay.keys import GROUP, Keys
 from relay.store.connect import RedisClient
 from relay.store.scripts import ScriptPipeline
 from relay.store.streams import Entry, Streams, is_nogroup
+from tests.callbacks import bare_stream_event
 
 EXACT = '{"id":7420017300281076000,"text":"caf\u00e9 \U0001f600 \\"q\\" \\\\ \\u2028 a/b","n":1.10}'.encode()
 
 
 def event(json: bytes = b'{"id":1}', index: int = 0) -> StreamEvent:
-    return StreamEvent(
-        resource="OutboundCall",
-        event="Finished",
-        event_key="finished",
-        cf_webhook_id=None,
-        cf_webhook_name="",
-        timestamp=None,
-        received_at=1,
-        callback="ab" * 32,
-        index=index,
-        json=json,
-    )
+    return bare_stream_event(json, index)
 
 
 @pytest.fixture
