@@ -17,7 +17,7 @@ from relay.api.registry import ERROR_RESPONSES, WEBHOOK_STORE, Operation, PathPa
 from relay.api.schemas import ErrorResponse, PageQuery
 from relay.errors import ApiError
 from relay.store.attempts import Attempts
-from relay.webhooks.model import Int64
+from relay.webhooks.json_types import Int64
 
 
 class DeliveryAttempt(BaseModel):

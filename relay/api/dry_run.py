@@ -24,7 +24,8 @@ from relay.keys import Keys
 from relay.store.connect import RedisClient
 from relay.store.history import History
 from relay.webhooks.dry_run import SAMPLE_SIZE, SCAN_LIMIT, DryRun, candidate
-from relay.webhooks.model import FILTER_SCHEMA, Int64, JsonUnixMs, Selection, WebhookBody
+from relay.webhooks.json_types import FILTER_SCHEMA, Int64, JsonUnixMs
+from relay.webhooks.model import Selection, WebhookBody
 
 log = structlog.get_logger("relay.api")
 

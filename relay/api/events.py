@@ -24,7 +24,7 @@ from relay.event_trail import entry_of, trail
 from relay.events import EVENT_ID, StreamEvent, resource_id
 from relay.store.attempts import Attempts
 from relay.store.event_log import EventLog, Found
-from relay.webhooks.model import Int64
+from relay.webhooks.json_types import Int64
 from relay.webhooks.query import WebhookQuery
 
 _WEBHOOK = "Show only this webhook's outcome (not-matched when the event did not reach it)."

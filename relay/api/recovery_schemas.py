@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from relay.api.deliveries import DeliveryAttempt
 from relay.api.schemas import PageQuery
 from relay.store.dead_letters import KINDS
-from relay.webhooks.model import Int64, JsonInt64, WebhookOut
+from relay.webhooks.json_types import Int64, JsonInt64
+from relay.webhooks.model import WebhookOut
 
 Kind = Literal[KINDS]  # type: ignore[valid-type]
 Ms = Annotated[Int64, Field(ge=0)]

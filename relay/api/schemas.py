@@ -8,7 +8,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from relay import selector
-from relay.webhooks.model import Int64, WebhookOut
+from relay.webhooks.json_types import Int64
+from relay.webhooks.model import WebhookOut
 
 MAX_LIMIT = 1000
 """A larger ``limit`` is served as this many (the page says so in its ``limit``)."""

@@ -27,7 +27,8 @@ from aiohttp import web
 
 from relay.api.registry import Handler, Operation, Response
 from relay.webhooks import filters
-from relay.webhooks.model import RATE_LIMIT_MAX, WebhookBody
+from relay.webhooks.json_types import RATE_LIMIT_MAX
+from relay.webhooks.model import WebhookBody
 
 PATH = "/v2/api-docs/swagger.json"
 _SOURCE = "data/callfire-webhooks.swagger.yaml"

@@ -36,50 +36,21 @@ from pydantic_core import PydanticCustomError
 from relay import selector
 from relay.catalog import RESOURCES, canonical_event
 from relay.webhooks import filters
+from relay.webhooks.json_types import (
+    DOCS,
+    FILTER_SCHEMA,
+    NULLABLE,
+    RATE_LIMIT_MAX,
+    READ_ONLY,
+    Int64,
+    JsonInt64,
+    integral,
+)
 from relay.webhooks.sealing import SealedSecret
-
-Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1, json_schema_extra={"format": "int64"})]
-
-
-def _integral(value: Any) -> Any:
-    """JSON Schema's integers include ``5.0``: accept an integral float as its int."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-JsonInt64 = Annotated[Int64, BeforeValidator(_integral)]
-"""An int64 in a request body: strict (no strings), but ``5.0`` is 5."""
-JsonUnixMs = Annotated[
-    int, Field(ge=0, le=2**63 - 1, json_schema_extra={"format": "int64"}), BeforeValidator(_integral)
-]
-"""A time in a request body, unix ms: a JsonInt64 that is not negative."""
-READ_ONLY = ("id", "createdAt", "updatedAt")
-NULLABLE = ("name", "secret", "expiresAt", "fields", "filter", "rateLimit")
-RATE_LIMIT_MAX = 10_000
-
-_DOCS = {
-    "name": "A name of the webhook.",
-    "resource": "The resource watched (GET /v2/webhooks/resources lists them).",
-    "events": "Events on that resource that trigger the callback, matched case-insensitively.",
-    "callback": "Absolute http(s) URL that receives the POST.",
-    "secret": "Key of X-CallFire-Signature on each POST to the callback. Write-only.",
-    "enabled": "An off switch; true by default.",
-    "singleUse": "Fires once, then the webhook is deleted.",
-    "expiresAt": "Unix ms after which the webhook no longer fires.",
-    "fields": "Limits the callback body to the selected fields, e.g. events(eventType,resource(id)).",
-    "nonStrictSsl": "TLS certificate verification is off for this callback.",
-    "filter": "The relay's extension: a predicate over the event's JSON; only events it holds for are "
-    'delivered, e.g. {"resource.finalCallResult": {"$in": ["LA", "AM"]}}. Paths map to a value '
-    "or to operators ($eq, $neq, $in, $nin, $gt, $gte, $lt, $lte, $prefix, $exist); $and, $or, "
-    "$not combine; at most 64 nodes, depth 8 (docs/api.md).",
-    "rateLimit": "Most deliveries a second to this callback, across all workers (1 to 10000); "
-    "null for no limit. A relay extension.",
-}
-FILTER_SCHEMA: dict[str, Any] = {"maxProperties": filters.MAX_NODES - 1}
-"""What /openapi.json adds on ``filter``, an object (its grammar is in its description)."""
 
 
 def _doc(alias: str) -> Any:
-    return Field(alias=alias, description=_DOCS[alias])
+    return Field(alias=alias, description=DOCS[alias])
 
 
 class _Writable(BaseModel):
@@ -87,19 +58,19 @@ class _Writable(BaseModel):
 
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
 
-    name: str | None = Field(None, description=_DOCS["name"])
-    resource: str = Field(description=_DOCS["resource"])
-    events: tuple[str, ...] = Field(description=_DOCS["events"], json_schema_extra={"uniqueItems": True})
-    callback: str = Field(description=_DOCS["callback"])
-    secret: SecretStr | None = Field(None, description=_DOCS["secret"])
-    enabled: bool = Field(True, description=_DOCS["enabled"])
-    single_use: bool = Field(False, alias="singleUse", description=_DOCS["singleUse"])
-    expires_at: Int64 | None = Field(None, alias="expiresAt", description=_DOCS["expiresAt"])
-    fields: str | None = Field(None, description=_DOCS["fields"])
-    non_strict_ssl: bool = Field(False, alias="nonStrictSsl", description=_DOCS["nonStrictSsl"])
-    filter: dict[str, Any] | None = Field(None, description=_DOCS["filter"])
+    name: str | None = Field(None, description=DOCS["name"])
+    resource: str = Field(description=DOCS["resource"])
+    events: tuple[str, ...] = Field(description=DOCS["events"], json_schema_extra={"uniqueItems": True})
+    callback: str = Field(description=DOCS["callback"])
+    secret: SecretStr | None = Field(None, description=DOCS["secret"])
+    enabled: bool = Field(True, description=DOCS["enabled"])
+    single_use: bool = Field(False, alias="singleUse", description=DOCS["singleUse"])
+    expires_at: Int64 | None = Field(None, alias="expiresAt", description=DOCS["expiresAt"])
+    fields: str | None = Field(None, description=DOCS["fields"])
+    non_strict_ssl: bool = Field(False, alias="nonStrictSsl", description=DOCS["nonStrictSsl"])
+    filter: dict[str, Any] | None = Field(None, description=DOCS["filter"])
     rate_limit: int | None = Field(
-        None, alias="rateLimit", ge=1, le=RATE_LIMIT_MAX, description=_DOCS["rateLimit"]
+        None, alias="rateLimit", ge=1, le=RATE_LIMIT_MAX, description=DOCS["rateLimit"]
     )
 
 
@@ -248,28 +219,28 @@ class WebhookBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
 
     id: JsonInt64 | None = Field(None, description="Read-only: ignored.")
-    name: str | None = Field(None, max_length=1024, description=_DOCS["name"])
-    resource: str | None = Field(None, max_length=64, description=_DOCS["resource"])
+    name: str | None = Field(None, max_length=1024, description=DOCS["name"])
+    resource: str | None = Field(None, max_length=64, description=DOCS["resource"])
     events: list[Annotated[str, Field(max_length=64)]] | None = Field(
-        None, max_length=32, description=_DOCS["events"] + " Repeats are merged."
+        None, max_length=32, description=DOCS["events"] + " Repeats are merged."
     )
-    callback: str | None = Field(None, max_length=2048, description=_DOCS["callback"])
+    callback: str | None = Field(None, max_length=2048, description=DOCS["callback"])
     secret: str | None = Field(
-        None, max_length=1024, description=_DOCS["secret"], json_schema_extra={"writeOnly": True}
+        None, max_length=1024, description=DOCS["secret"], json_schema_extra={"writeOnly": True}
     )
-    enabled: bool | None = Field(None, description=_DOCS["enabled"])
-    singleUse: bool | None = Field(None, description=_DOCS["singleUse"])
-    expiresAt: JsonInt64 | None = Field(None, description=_DOCS["expiresAt"])
+    enabled: bool | None = Field(None, description=DOCS["enabled"])
+    singleUse: bool | None = Field(None, description=DOCS["singleUse"])
+    expiresAt: JsonInt64 | None = Field(None, description=DOCS["expiresAt"])
     fields: str | None = Field(
         None,
         max_length=2048,
-        description=_DOCS["fields"],
+        description=DOCS["fields"],
         json_schema_extra={"pattern": f"^$|{selector.PATTERN}"},
     )
-    nonStrictSsl: bool | None = Field(None, description=_DOCS["nonStrictSsl"])
-    filter: dict[str, Any] | None = Field(None, description=_DOCS["filter"], json_schema_extra=FILTER_SCHEMA)
-    rateLimit: Annotated[int, BeforeValidator(_integral)] | None = Field(
-        None, ge=1, le=RATE_LIMIT_MAX, description=_DOCS["rateLimit"]
+    nonStrictSsl: bool | None = Field(None, description=DOCS["nonStrictSsl"])
+    filter: dict[str, Any] | None = Field(None, description=DOCS["filter"], json_schema_extra=FILTER_SCHEMA)
+    rateLimit: Annotated[int, BeforeValidator(integral)] | None = Field(
+        None, ge=1, le=RATE_LIMIT_MAX, description=DOCS["rateLimit"]
     )
     createdAt: JsonInt64 | None = Field(None, description="Read-only: ignored.")
     updatedAt: JsonInt64 | None = Field(None, description="Read-only: ignored.")
@@ -315,7 +286,7 @@ class WebhookOut(BaseModel):
     expiresAt: Int64 | None = None
     fields: str | None = None
     nonStrictSsl: bool
-    filter: dict[str, Any] | None = Field(None, description=_DOCS["filter"])
+    filter: dict[str, Any] | None = Field(None, description=DOCS["filter"])
     rateLimit: int | None = None
     createdAt: Int64
     updatedAt: Int64
