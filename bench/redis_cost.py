@@ -151,18 +151,10 @@ async def delivery_cost(stage: Stage, events: int) -> Cost:
 FLOOR_BATCH = 64
 
 
-def _floor_fields(others: list[bytes | str | int], head: bytes, tail: bytes, n: int) -> dict[Any, Any]:
-    pairs = iter(others)
-    fields: dict[Any, Any] = dict(zip(pairs, pairs, strict=True))
-    fields["callback"] = f"{n:032d}" + "0" * 32
-    fields["json"] = head + str(n).encode() + tail
-    return fields
-
-
 async def floor_cost(stage: Stage, events: int) -> tuple[Cost, Cost]:
     """The least the same events cost Redis: plain XADD in pipelines of ``FLOOR_BATCH``; then
     XREADGROUP COUNT 100 and XACK of what it read."""
-    head, tail, others = event_template(int(time.time() * 1000))
+    template = event_template(int(time.time() * 1000))
     stream = f"{PREFIX}:floor"
     redis = stage.redis
     await redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
@@ -170,7 +162,7 @@ async def floor_cost(stage: Stage, events: int) -> tuple[Cost, Cost]:
     for start in range(0, events, FLOOR_BATCH):
         pipe = redis.pipeline(transaction=False)
         for n in range(start, min(events, start + FLOOR_BATCH)):
-            pipe.xadd(stream, _floor_fields(others, head, tail, n))
+            pipe.xadd(stream, template.fields(n))  # type: ignore[arg-type]
         await pipe.execute()
     middle = await sample(redis)
     while True:

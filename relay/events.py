@@ -11,10 +11,54 @@ import orjson
 from relay.catalog import event_key
 from relay.ingest.parsing import Callback
 
+META = "m"
+"""The entry field holding an event's metadata, packed (``pack_meta``)."""
+JSON = "json"
+"""The entry field holding the event's JSON, exactly as CallFire sent it."""
+
+LEGACY_FIELDS = (
+    "resource", "event", "event_key", "cf_webhook_id", "cf_webhook_name", "timestamp",
+    "received_at", "callback", "index", "json",
+)  # fmt: skip
+"""The entry's fields before the metadata was packed (and ``traceparent`` when traced): still
+read, since a stream written before an upgrade holds such entries until they are trimmed."""
+
+_META_FIELD, _JSON_FIELD = META.encode(), JSON.encode()
+
+_SHAPE = (str, str, str, int | None, str, int | None, int, str, int, str)
+"""The types of the packed metadata's elements, in order (``pack_meta``)."""
+
+
+def pack_meta(
+    resource: str,
+    event: str,
+    event_key: str,
+    cf_webhook_id: int | None,
+    cf_webhook_name: str,
+    timestamp: int | None,
+    received_at: int,
+    callback: str,
+    index: int,
+    traceparent: str,
+) -> bytes:
+    """THE format of an entry's ``m`` field: a JSON array of the metadata, in this order (absent
+    ids and timestamps are ``null``). JSON, so any text round-trips unchanged (a webhook name is
+    free text). Two fields per entry rather than one per value: Redis stores, reads and sends
+    each field of every entry, and the script and the reader each handle ten fewer. A later
+    change may append elements (readers ignore what they do not know), never reorder them.
+    Raises ``orjson.JSONEncodeError`` (a TypeError) on text that is not Unicode (a lone
+    surrogate) or an integer past 64 bits, which ``relay.ingest.parsing`` never lets through."""
+    meta = (
+        resource, event, event_key, cf_webhook_id, cf_webhook_name, timestamp, received_at,
+        callback, index, traceparent,
+    )  # fmt: skip
+    return orjson.dumps(meta)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StreamEvent:
-    """What one stream entry holds. Field names are the stream's schema."""
+    """What one stream entry holds: its metadata packed in ``m`` (``pack_meta``), its JSON in
+    ``json`` (``to_fields``)."""
 
     resource: str
     event: str
@@ -33,26 +77,40 @@ class StreamEvent:
     traceparent: str = ""
     """The W3C trace context of its callback's trace (``relay.tracing``); empty when not traced."""
 
+    def packed(self) -> bytes:
+        """The ``m`` field's value."""
+        return pack_meta(
+            self.resource, self.event, self.event_key, self.cf_webhook_id, self.cf_webhook_name,
+            self.timestamp, self.received_at, self.callback, self.index, self.traceparent,
+        )  # fmt: skip
+
     def to_fields(self) -> dict[str, str | bytes | int]:
-        fields: dict[str, str | bytes | int] = {
-            "resource": self.resource,
-            "event": self.event,
-            "event_key": self.event_key,
-            "cf_webhook_id": "" if self.cf_webhook_id is None else self.cf_webhook_id,
-            "cf_webhook_name": self.cf_webhook_name,
-            "timestamp": "" if self.timestamp is None else self.timestamp,
-            "received_at": self.received_at,
-            "callback": self.callback,
-            "index": self.index,
-            "json": self.json,
-        }
-        if self.traceparent:
-            fields["traceparent"] = self.traceparent
-        return fields
+        """The entry's fields (the ingest script writes the same, ``relay.store.scripts.INGEST``)."""
+        return {META: self.packed(), JSON: self.json}
 
     @classmethod
     def from_fields(cls, fields: dict[bytes, bytes]) -> StreamEvent:
-        """Raises KeyError or ValueError on an entry that is not an event (a poison entry)."""
+        """The event of an entry in either format (``to_fields``, or ``LEGACY_FIELDS``). Raises
+        KeyError or ValueError on an entry that is not an event (a poison entry)."""
+        packed = fields.get(_META_FIELD)
+        if packed is None:
+            return cls._from_legacy(fields)
+        meta = orjson.loads(packed)
+        if not isinstance(meta, list) or len(meta) < len(_SHAPE):
+            raise ValueError("the packed metadata is not an array of its ten values")
+        for value, kind in zip(meta, _SHAPE, strict=False):
+            if not isinstance(value, kind) or value is True or value is False:
+                raise ValueError(f"the packed metadata holds {value!r:.40} where a {kind} belongs")
+        resource, event, key, cf_id, name, timestamp, received_at, callback, index, traceparent = meta[:10]
+        return cls(
+            resource=resource, event=event, event_key=key, cf_webhook_id=cf_id, cf_webhook_name=name,
+            timestamp=timestamp, received_at=received_at, callback=callback, index=index,
+            json=fields[_JSON_FIELD], traceparent=traceparent,
+        )  # fmt: skip
+
+    @classmethod
+    def _from_legacy(cls, fields: dict[bytes, bytes]) -> StreamEvent:
+        """An entry written before the metadata was packed: one field per value."""
         cf_id, ts = fields[b"cf_webhook_id"], fields[b"timestamp"]
         return cls(
             resource=fields[b"resource"].decode(),
@@ -101,7 +159,7 @@ def resource_id(event_json: bytes) -> str | None:
     return found if isinstance(found, str) else None
 
 
-def events_of(callback: Callback, received_at: int) -> list[StreamEvent]:
+def events_of(callback: Callback, received_at: int, traceparent: str = "") -> list[StreamEvent]:
     digest = callback.digest.hex()
     return [
         StreamEvent(
@@ -115,9 +173,25 @@ def events_of(callback: Callback, received_at: int) -> list[StreamEvent]:
             callback=digest,
             index=n,
             json=e.text,
+            traceparent=traceparent,
         )
         for n, e in enumerate(callback.events)
     ]
+
+
+def entries_of(callback: Callback, received_at: int, traceparent: str = "") -> list[tuple[bytes, bytes]]:
+    """Per event of the callback, its entry's ``m`` and ``json`` values: those of
+    ``events_of(...)[n].to_fields()``, built without the events (the listener's hot path)."""
+    digest = callback.digest.hex()
+    cf_id, name = callback.webhook_id, callback.webhook_name or ""
+    entries: list[tuple[bytes, bytes]] = []
+    for n, e in enumerate(callback.events):
+        key = event_key(e.event_type)
+        meta = pack_meta(
+            e.resource_type, e.event_type, key, cf_id, name, e.timestamp, received_at, digest, n, traceparent
+        )
+        entries.append((meta, e.text))
+    return entries
 
 
 def outbound_body(event: StreamEvent, webhook_id: int, webhook_name: str) -> bytes:

@@ -7,8 +7,9 @@ delivery paths test that one attribute per item and do nothing else.
 
 - The ingest span (``relay ingest``, the trace's root) covers a callback from its arrival to its
   answer, with a ``verify`` and a ``write`` span under it.
-- Its context goes on each of the callback's stream entries as a ``traceparent`` field (W3C
-  Trace Context), and travels with the event through retries, dead letters and replays.
+- Its context goes on each of the callback's stream entries, a ``traceparent`` (W3C Trace
+  Context) in the entry's packed metadata (``relay.events.pack_meta``), and travels with the
+  event through retries, dead letters and replays.
 - Each delivery attempt is a ``relay delivery`` span (a child of the ingest span), and the
   subscriber gets that span's context in a ``traceparent`` header.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -37,7 +38,7 @@ def call_event(
     }
 
 
-def callback_body(*events: dict[str, Any], webhook_id: int = 1001, name: str = "cf hook") -> bytes:
+def callback_body(*events: dict[str, Any], webhook_id: int = 1001, name: str | None = "cf hook") -> bytes:
     events = events or (call_event(),)
     return orjson.dumps(
         {
@@ -78,3 +79,29 @@ def bare_stream_event(json: bytes = b'{"id":1}', index: int = 0, callback: str =
         index=index,
         json=json,
     )
+
+
+def as_stored(fields: Mapping[str, object]) -> dict[bytes, bytes]:
+    """Fields as Redis gives them back (names and values bytes)."""
+    return {k.encode(): v if isinstance(v, bytes) else str(v).encode() for k, v in fields.items()}
+
+
+def legacy_fields(event: StreamEvent) -> dict[bytes, bytes]:
+    """The event's entry as the relay wrote it before the metadata was packed (one field per
+    value, ``traceparent`` only when traced), as Redis gives it back: what the streams, the
+    scheduled sets and the dead letters hold after an upgrade until trimmed."""
+    fields: dict[str, object] = {
+        "resource": event.resource,
+        "event": event.event,
+        "event_key": event.event_key,
+        "cf_webhook_id": "" if event.cf_webhook_id is None else event.cf_webhook_id,
+        "cf_webhook_name": event.cf_webhook_name,
+        "timestamp": "" if event.timestamp is None else event.timestamp,
+        "received_at": event.received_at,
+        "callback": event.callback,
+        "index": event.index,
+        "json": event.json,
+    }
+    if event.traceparent:
+        fields["traceparent"] = event.traceparent
+    return as_stored(fields)

@@ -63,7 +63,7 @@ async def test_matched_record_and_first_attempt_share_the_log_write(
     await completer.drained()
     assert await outcomes(attempts, e) == []
     completer.record(7, attempt(e))
-    completer.complete(Completion(entry))
+    completer.complete(Completion(entry, event_id=e.id))
     await completer.drained()
     assert await outcomes(attempts, e) == ["retry", "matched"]
     assert (await redis.xpending(keys.events(0), GROUP))["pending"] == 0
@@ -77,7 +77,7 @@ async def test_acknowledgement_writes_a_held_matched_record(
     e = event(1)
     entry = await read_one(redis, streams, keys, e)
     completer.matched(e.id, matched_record(at=0, webhook_ids=[], entry="0/1-0"))
-    completer.complete(Completion(entry))
+    completer.complete(Completion(entry, event_id=e.id))
     await completer.drained()
     (log,) = await attempts.of_events([e.id])
     assert [(r["outcome"], r["webhookIds"]) for r in log] == [("matched", [])]

@@ -62,7 +62,7 @@ async def test_matching_table(
         }
         planned = {
             w.name
-            for _, w in service.dispatcher.plan(Entry(partition=0, replay=False, id=b"1-0", fields=fields))
+            for _, w in service.dispatcher.plan(Entry(partition=0, replay=False, id=b"1-0", fields=fields))[1]
             if w is not None
         }
         assert planned == expected

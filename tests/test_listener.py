@@ -39,13 +39,12 @@ async def test_signed_callback_lands_on_the_stream(client: Any, redis: Any, keys
     assert resp.status == 200
     assert await resp.json() == {"status": "accepted", "events": 1}
     [fields] = await stream_entries(redis, keys)
-    assert fields[b"resource"] == b"OutboundCall"
-    assert fields[b"event"] == b"Finished"
-    assert fields[b"event_key"] == b"finished"
-    assert fields[b"cf_webhook_id"] == b"77"
-    assert fields[b"cf_webhook_name"] == b"cf"
-    assert int(fields[b"received_at"]) > 0
-    assert int(fields[b"timestamp"]) > 0
+    assert set(fields) == {b"m", b"json"}
+    event = StreamEvent.from_fields(fields)
+    assert (event.resource, event.event, event.event_key) == ("OutboundCall", "Finished", "finished")
+    assert (event.cf_webhook_id, event.cf_webhook_name) == (77, "cf")
+    assert event.received_at > 0
+    assert event.timestamp is not None and event.timestamp > 0
 
 
 async def test_event_json_is_stored_byte_for_byte(client: Any, redis: Any, keys: Keys) -> None:
@@ -67,9 +66,9 @@ async def test_one_entry_per_event(client: Any, redis: Any, keys: Keys) -> None:
     body = callback_body(*events)
     resp = await client.post(URL, data=body, headers=signed(body))
     assert await resp.json() == {"status": "accepted", "events": 3}
-    entries = await stream_entries(redis, keys)
-    assert [int(f[b"index"]) for f in entries] == [0, 1, 2]
-    assert len({f[b"callback"] for f in entries}) == 1
+    entries = [StreamEvent.from_fields(f) for f in await stream_entries(redis, keys)]
+    assert [e.index for e in entries] == [0, 1, 2]
+    assert len({e.callback for e in entries}) == 1
 
 
 async def test_callfire_test_vector_passes_the_signature_check(
@@ -244,17 +243,22 @@ async def test_secret_and_signature_never_in_error_bodies(client: Any) -> None:
         assert secret_thing not in text
 
 
-async def test_entries_hold_exactly_the_stream_schema(client: Any, redis: Any, keys: Keys) -> None:
-    """What the ingest script writes reads back as the StreamEvent the listener built, field for field."""
+@pytest.mark.parametrize("name", ["n", 'a "quoted", \\escaped\\ name\n\u2028 ☎ 𝄞', None])
+async def test_entries_hold_exactly_the_stream_schema(
+    client: Any, redis: Any, keys: Keys, name: str | None
+) -> None:
+    """What the ingest script writes is ``StreamEvent.to_fields()`` of the events the listener
+    built (``events_of``), byte for byte, whatever the webhook's name."""
     events = [call_event("Finished", call_id=1), call_event("FINISHED", call_id=2)]
     events[1].pop("timestamp")
-    body = callback_body(*events, webhook_id=9, name="n")
+    body = callback_body(*events, webhook_id=9, name=name)
     assert (await client.post(URL, data=body, headers=signed(body))).status == 200
-    stored = [StreamEvent.from_fields(f) for f in await stream_entries(redis, keys)]
+    raw = await stream_entries(redis, keys)
+    stored = [StreamEvent.from_fields(f) for f in raw]
     expected = events_of(parse_callback(body), stored[0].received_at)
     assert stored == expected
-    raw = await stream_entries(redis, keys)
-    assert [set(f) for f in raw] == [{k.encode() for k in e.to_fields()} for e in expected]
+    assert stored[0].cf_webhook_name == (name or "")
+    assert raw == [{k.encode(): v for k, v in e.to_fields().items()} for e in expected]
 
 
 async def test_the_callback_path_answers_as_before_for_everything_else(

@@ -29,7 +29,6 @@ import structlog
 
 from relay.delivery.retry import DueTimes, Retry
 from relay.delivery.tally import Tally
-from relay.events import event_id as id_of_event
 from relay.store.attempts import AttemptRecord, Attempts
 from relay.store.connect import RedisClient
 from relay.store.scripts import Script, ScriptPipeline
@@ -59,6 +58,9 @@ class Completion:
 
     entry: Entry
     retries: tuple[Retry, ...] = ()
+    event_id: str = ""
+    """The id of the event an events-stream entry holds (its held matched record goes with the
+    acknowledgement); "" for others."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +111,8 @@ class Completer:
         return len(self._done)
 
     def complete(self, completion: Completion) -> None:
-        entry = completion.entry
-        if self._matched and not entry.replay:
-            callback, index = entry.fields.get(b"callback"), entry.fields.get(b"index")
-            if callback is not None and index is not None:
-                self._release(id_of_event(callback.decode(errors="replace"), index.decode(errors="replace")))
+        if self._matched and completion.event_id:
+            self._release(completion.event_id)
         self._done.append(completion)
         if len(self._done) >= self.bound:
             self.room.clear()

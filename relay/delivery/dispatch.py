@@ -57,12 +57,13 @@ EntryKey = tuple[int, bool, bytes]
 class _Pending:
     """An entry whose deliveries are under way."""
 
-    __slots__ = ("entry", "failed", "key", "left", "retries")
+    __slots__ = ("entry", "event_id", "failed", "key", "left", "retries")
 
-    def __init__(self, entry: Entry, key: EntryKey, left: int) -> None:
+    def __init__(self, entry: Entry, key: EntryKey, left: int, event_id: str = "") -> None:
         self.entry = entry
         self.key = key
         self.left = left
+        self.event_id = event_id
         self.retries: list[Retry] = []
         self.failed: BaseException | None = None
 
@@ -94,33 +95,35 @@ class Dispatcher(SlowPaths):
             self.capacity.give(1)
             return
         try:
-            plan = self.plan(entry)
+            event_id, plan = self.plan(entry)
         except (KeyError, ValueError) as exc:
             pending = self.in_flight[key] = _Pending(entry, key, 1)
             self._spawn(self._poison(pending, exc))
             return
         if not plan:
             self.capacity.give(1)
-            self.completer.complete(Completion(entry))  # no webhook wants it
+            self.completer.complete(Completion(entry, event_id=event_id))  # no webhook wants it
             return
         if len(plan) > 1:
             self.capacity.take(len(plan) - 1)
-        pending = self.in_flight[key] = _Pending(entry, key, len(plan))
+        pending = self.in_flight[key] = _Pending(entry, key, len(plan), event_id)
         for delivery, webhook in plan:
             self._spawn(self._deliver(pending, delivery, webhook))
 
-    def plan(self, entry: Entry) -> Plan:
-        """The deliveries an entry holds. Raises KeyError or ValueError on a poison entry."""
+    def plan(self, entry: Entry) -> tuple[str, Plan]:
+        """The id of the event an events-stream entry holds ("" for a delivery's entry: its
+        completion releases no matched record) and the deliveries it holds. Raises KeyError or
+        ValueError on a poison entry."""
         if entry.replay:
             delivery = Delivery.from_fields(entry.fields)
-            return [(delivery, self.view.get(delivery.webhook_id))]
+            return "", [(delivery, self.view.get(delivery.webhook_id))]
         event = StreamEvent.from_fields(entry.fields)
         now_ms = self.clock.now_ms()
         hooks = [w for w in self.view.matching(event.resource, event.event_key, now_ms) if wants(w, event)]
         where = f"{entry.partition}/{entry.id.decode()}"
         record = matched_record(at=now_ms, webhook_ids=[w.id for w in hooks], entry=where)
         self.completer.matched(event.id, record)
-        return [(Delivery(w.id, 1, event), w) for w in hooks]
+        return event.id, [(Delivery(w.id, 1, event), w) for w in hooks]
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -226,4 +229,4 @@ class Dispatcher(SlowPaths):
                     error=repr(pending.failed),
                 )
             return
-        self.completer.complete(Completion(entry, tuple(pending.retries)))
+        self.completer.complete(Completion(entry, tuple(pending.retries), pending.event_id))

@@ -54,8 +54,8 @@ class Retry:
         return int(self.due * 1000)
 
     def member(self) -> bytes:
-        """The member in the scheduled set: ``["webhook", "7", "attempt", "2", "resource", ...]``,
-        which ``TAKE`` turns back into the fields of a deliveries-stream entry."""
+        """The member in the scheduled set: ``["webhook", "7", "attempt", "2", "m", "[...]",
+        "json", "{...}"]``, which ``TAKE`` turns back into the fields of a deliveries-stream entry."""
         flat: list[str] = []
         for name, value in self.delivery.to_fields().items():
             flat.append(name)

@@ -79,7 +79,22 @@ def _skip(text: str, i: int) -> int:
 
 
 def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """A 64-bit integer (CallFire's ids and timestamps are), else None: a larger one is not
+    CallFire's, and could not be stored in an entry's packed metadata (``relay.events.pack_meta``)."""
+    if isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63:
+        return value
+    return None
+
+
+def _unicode(text: str, what: str) -> str:
+    """``text``, or CallbackError when it holds a lone surrogate (what a JSON ``\\ud800`` escape
+    without its pair decodes to): not Unicode text, it can be neither stored nor sent on."""
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            raise CallbackError(f"{what} is not Unicode text (an unpaired surrogate)") from None
+    return text
 
 
 def _walk_array(text: str, i: int, limit: int) -> tuple[list[tuple[Any, str]], int]:
@@ -227,6 +242,8 @@ def _event(index: int, value: Any, text: bytes, top_timestamp: int | None) -> Pa
         raise CallbackError(f"events[{index}].resourceType is missing")
     if not isinstance(kind, str) or not kind.strip():
         raise CallbackError(f"events[{index}].eventType is missing")
+    _unicode(resource, f"events[{index}].resourceType")
+    _unicode(kind, f"events[{index}].eventType")
     timestamp = _int_or_none(value.get("timestamp"))
     return ParsedEvent(resource, kind, timestamp if timestamp is not None else top_timestamp, text)
 
@@ -263,7 +280,7 @@ def parse_callback(body: bytes, max_events: int = 1000) -> Callback:
     return Callback(
         digest=hashlib.sha256(body).digest(),
         webhook_id=webhook_id,
-        webhook_name=name if isinstance(name, str) else None,
+        webhook_name=_unicode(name, "webhookName") if isinstance(name, str) else None,
         timestamp=timestamp,
         events=parsed,
     )

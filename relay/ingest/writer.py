@@ -19,7 +19,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 
 from relay import metrics
-from relay.catalog import event_key
+from relay.events import entries_of
 from relay.ingest.parsing import Callback
 from relay.keys import Keys
 from relay.store.connect import RedisClient
@@ -97,21 +97,16 @@ class IngestWriter:
     def call_for(
         self, callback: Callback, received_at: int, traceparent: str = ""
     ) -> tuple[list[str], list[str | bytes | int]]:
-        """The callback's keys and arguments in an INGEST call: the fields of
-        ``StreamEvent.to_fields()`` for each of its events (``events_of`` makes the same events,
-        field for field); ``traceparent``: its trace's context, when it is traced."""
+        """The callback's keys and arguments in an INGEST call: each event's entry, as
+        ``relay.events.entries_of`` packs it (``events_of`` makes the same events, field for
+        field); ``traceparent``: its trace's context, when it is traced."""
         digest = callback.digest
         digest_hex = digest.hex()
         partition = self.keys.partition_of(digest)
         keys = [self.keys.dedup(partition, digest_hex), self.keys.events(partition)]
-        cf_id = "" if callback.webhook_id is None else callback.webhook_id
-        args: list[str | bytes | int] = [
-            len(callback.events), cf_id, callback.webhook_name or "", received_at, digest_hex,
-            traceparent,
-        ]  # fmt: skip
-        for e in callback.events:
-            timestamp = "" if e.timestamp is None else e.timestamp
-            args += (e.resource_type, e.event_type, event_key(e.event_type), timestamp, e.text)
+        args: list[str | bytes | int] = [len(callback.events)]
+        for meta, text in entries_of(callback, received_at, traceparent):
+            args += (meta, text)
         return keys, args
 
     def submit(self, callback: Callback, received_at: int, traceparent: str = "") -> asyncio.Future[int]:

@@ -80,30 +80,20 @@ INGEST = Script(
     """
 -- Claim callback bodies and append their events: each callback all or nothing, in order.
 -- Two KEYS per callback: its dedup claim, its events stream. ARGV[1] dedup window (ms); then per
--- callback: its number of events n; what its events share: CallFire webhook id, its name,
--- received at (ms), callback digest, trace context ('' when not traced); then five values per
--- event: resource, event, event key, timestamp, JSON. The entry's fields are
--- StreamEvent.to_fields() (``traceparent`` only when there is one).
+-- callback: its number of events n, then two values per event: its packed metadata and its JSON.
+-- The entry's fields are StreamEvent.to_fields(): 'm' and 'json', passed through as built by
+-- relay.events.entries_of (the format is defined there, not here).
 -- Returns, per callback, the events appended: 0 for a repeat inside the window.
 local appended = {}
 local a = 2
-local untraced = {}
 for k = 1, #KEYS, 2 do
   local n = tonumber(ARGV[a])
-  local first = a + 6
-  local extra = untraced
-  if ARGV[a + 5] ~= '' then extra = {'traceparent', ARGV[a + 5]} end
   -- The claim and the check in one command (SET NX: nil when the body was claimed already).
   if not redis.call('SET', KEYS[k], '1', 'NX', 'PX', ARGV[1]) then
     appended[#appended + 1] = 0
   else
-    for i = 0, n - 1 do
-      local e = first + 5 * i
-      local id = redis.pcall('XADD', KEYS[k + 1], '*',
-        'resource', ARGV[e], 'event', ARGV[e + 1], 'event_key', ARGV[e + 2],
-        'cf_webhook_id', ARGV[a + 1], 'cf_webhook_name', ARGV[a + 2], 'timestamp', ARGV[e + 3],
-        'received_at', ARGV[a + 3], 'callback', ARGV[a + 4], 'index', i, 'json', ARGV[e + 4],
-        unpack(extra))
+    for e = a + 1, a + 2 * n, 2 do
+      local id = redis.pcall('XADD', KEYS[k + 1], '*', 'm', ARGV[e], 'json', ARGV[e + 1])
       if type(id) == 'table' and id.err then
         -- An append failed: the claim goes, so a retry is not taken for a replay. (The call
         -- ends with the error: the callbacks before this one stay written and claimed.)
@@ -113,7 +103,7 @@ for k = 1, #KEYS, 2 do
     end
     appended[#appended + 1] = n
   end
-  a = first + 5 * n
+  a = a + 1 + 2 * n
 end
 return appended
 """
