@@ -14,10 +14,11 @@ by the events it moved:
   until the sink has every event and the group has acknowledged them all.
 
 The sum is the cost of an event through the relay; ``1e6 / µs`` the events/s one shard carries.
-Beside it, measured in the same run, the **floor**: the same events appended with plain XADD (64
-to a pipeline), then read by a group 100 at a time and acknowledged, no dedup, no script, no
-log. The relay's cost as a multiple of the floor holds from one machine to another better than
-µs do (a busy shared VM inflates both alike).
+Beside it, measured in the same run, the **floor**: the same events (the same entries, in the
+relay's format: ``bench.preload.Template``) appended with plain XADD (64 to a pipeline), then
+read by a group 100 at a time and acknowledged, no dedup, no script, no log. The relay's cost
+as a multiple of the floor holds from one machine to another better than µs do (a busy shared
+VM inflates both alike).
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from relay.ingest.parsing import parse_callback
 from relay.keys import GROUP, Keys
 from relay.settings import Settings
 from relay.signing import CALLFIRE_HEADER, matching_secret
+from tests.callbacks import as_stored
 from tests.sink import Sink
 
 URL = "/callbacks/callfire"
@@ -128,6 +129,7 @@ async def test_preloaded_events_are_relay_events(redis: Any, prefix: str) -> Non
     entries = [f for s in keys.all_events() for _, f in await redis.xrange(s)]
     events = [StreamEvent.from_fields(f) for f in entries]
     assert len(events) == 10
+    assert entries == [as_stored(e.to_fields()) for e in events]  # the relay's format, byte for byte
     assert {e.resource for e in events} == {"OutboundCall"}
     assert len({e.callback for e in events}) == 10
     assert len({e.id for e in events}) == 10

@@ -74,6 +74,12 @@ def test_outbound_body_embeds_the_event_exactly() -> None:
             "eventType is missing",
         ),
         (b'{"events": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}", "nested too deeply"),
+        (
+            b'{"webhookName": "a\\ud800", "events": [{"resourceType": "A", "eventType": "B"}]}',
+            "webhookName is not Unicode text",
+        ),
+        (b'{"events": [{"resourceType": "\\udfff", "eventType": "B"}]}', "resourceType is not Unicode"),
+        (b'{"events": [{"resourceType": "A", "eventType": "B\\ud83d"}]}', "eventType is not Unicode"),
     ],
 )
 def test_malformed_bodies_are_refused_with_a_reason(body: bytes, message: str) -> None:
@@ -81,6 +87,29 @@ def test_malformed_bodies_are_refused_with_a_reason(body: bytes, message: str) -
     with pytest.raises(CallbackError, match=re.escape(message)) as info:
         parse_callback(body)
     assert info.value.status == 400
+
+
+def test_paired_surrogates_are_text() -> None:
+    """An escaped pair is one character (U+1F642 here), not an unpaired surrogate."""
+    body = b'{"webhookName":"\\ud83d\\ude42","events":[{"resourceType":"A","eventType":"B"}]}'
+    assert parse_callback(body).webhook_name == "\U0001f642"
+
+
+@pytest.mark.parametrize("number", [2**63, -(2**63) - 1, 2**64, 10**30])
+def test_integers_past_64_bits_are_absent(number: int) -> None:
+    """A webhookId or timestamp past a 64-bit integer is not CallFire's: read as absent (the
+    event's JSON, the number in it, is still kept exactly), whichever walk reads the body."""
+    for layout in (
+        b'{"webhookId":%d,"timestamp":%d,"events":[%s]}',
+        b'{"events":[%s],"webhookId":%d,"timestamp":%d}',
+    ):
+        event = b'{"resourceType":"A","eventType":"B","timestamp":%d}' % number
+        args = (number, number, event) if layout.startswith(b'{"webhookId') else (event, number, number)
+        callback = parse_callback(layout % args)
+        assert (callback.webhook_id, callback.timestamp, callback.events[0].timestamp) == (None, None, None)
+        assert callback.events[0].text == event
+    edge = parse_callback(b'{"webhookId":%d,"events":[{"resourceType":"A","eventType":"B"}]}' % (2**63 - 1))
+    assert edge.webhook_id == 2**63 - 1
 
 
 def test_too_many_events_is_a_413() -> None:

@@ -301,3 +301,18 @@ async def test_concurrent_callbacks_share_redis_round_trips(client: Any, redis: 
     assert _batch_sample("sum") - sum_before == concurrent  # every callback written, once
     round_trips = _batch_sample("count") - count_before
     assert 1 <= round_trips < concurrent
+
+
+async def test_a_name_that_is_not_unicode_text_is_refused_and_writes_nothing(
+    client: Any, redis: Any, keys: Keys
+) -> None:
+    """An unpaired surrogate (``\\ud800`` escaped alone) cannot be stored: a 400 saying so, and
+    nothing written, while a callback sent beside it is written as usual."""
+    bad = b'{"webhookName":"x\\ud800","events":[{"resourceType":"OutboundCall","eventType":"Finished"}]}'
+    good = callback_body(call_event(call_id=3))
+    answers = await asyncio.gather(
+        client.post(URL, data=bad, headers=signed(bad)), client.post(URL, data=good, headers=signed(good))
+    )
+    assert [r.status for r in answers] == [400, 200]
+    assert "webhookName is not Unicode text" in (await answers[0].json())["message"]
+    assert len(await stream_entries(redis, keys)) == 1

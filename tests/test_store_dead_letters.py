@@ -7,6 +7,7 @@ from relay.events import StreamEvent
 from relay.keys import Keys
 from relay.store.connect import RedisClient
 from relay.store.dead_letters import DeadLetters, LetterQuery, letter_fields, parse_letter
+from tests.callbacks import as_stored, legacy_fields
 
 
 def event(n: int = 0) -> StreamEvent:
@@ -29,10 +30,6 @@ def exhausted(webhook_id: int = 7, n: int = 0) -> dict[str, object]:
         kind="exhausted", reason="gave up after 3 attempts, last: HTTP 503", at=9,
         webhook_id=webhook_id, attempts=3, last_status=503, event=event(n),
     )  # fmt: skip
-
-
-def as_stored(fields: dict[str, object]) -> dict[bytes, bytes]:
-    return {k.encode(): v if isinstance(v, bytes) else str(v).encode() for k, v in fields.items()}
 
 
 def test_letter_keeps_reason_attempts_status_and_event() -> None:
@@ -69,3 +66,17 @@ async def test_scan_filters_by_webhook_across_pages(redis: RedisClient, keys: Ke
         await store.add(exhausted(webhook_id=7 if n % 2 == 0 else 8, n=n))
     found = [letter async for letter in store.scan(LetterQuery(webhook_id=7), batch=2)]
     assert [letter.event.callback for letter in found if letter.event] == [f"{n:064x}" for n in (4, 2, 0)]
+
+
+async def test_a_letter_written_before_the_upgrade_reads_and_replays(redis: RedisClient, keys: Keys) -> None:
+    """A letter holding the event in the old format (a field per value) shows its event and
+    replays it as a delivery in the new format."""
+    fields = {k: v for k, v in as_stored(exhausted()).items() if k not in (b"m", b"json")}
+    letter_id = await redis.xadd(keys.dead_letters, {**fields, **legacy_fields(event())})  # type: ignore[arg-type]
+    store = DeadLetters(redis, keys)
+    letter = await store.get(letter_id.decode())
+    assert letter is not None and letter.event == event() and letter.replayable
+    assert await store.replay([letter]) == (1, [])
+    ((_, replayed),) = await redis.xrange(keys.deliveries(keys.partition_of(bytes.fromhex(event().callback))))
+    assert b"m" in replayed and b"resource" not in replayed
+    assert Delivery.from_fields(replayed) == Delivery(7, 1, event())
