@@ -44,7 +44,7 @@ def pack_meta(
     """THE format of an entry's ``m`` field: a JSON array of the metadata, in this order (absent
     ids and timestamps are ``null``). JSON, so any text round-trips unchanged (a webhook name is
     free text). Two fields per entry rather than one per value: Redis stores, reads and sends
-    each field of every entry, and the script and the reader each handle ten fewer. A later
+    each field of every entry, and the script and the readers handle two, not ten or eleven. A later
     change may append elements (readers ignore what they do not know), never reorder them.
     Raises ``orjson.JSONEncodeError`` (a TypeError) on text that is not Unicode (a lone
     surrogate) or an integer past 64 bits, which ``relay.ingest.parsing`` never lets through."""
