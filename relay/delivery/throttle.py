@@ -20,7 +20,9 @@ tokens left, or half of its hold): a delivery waits for a lease only when the we
 traffic came after a pause, or outran the batch leased ahead. (Leased only when the last batch
 ran out, the lease was on the way of every delivery that found no token meanwhile: at 184
 events/s on the shared 2-core VM, 19 % of them, waiting 20 ms at the median, 130 ms at p99.) A
-batch leased ahead keeps its own hold, counted from its grant, so the bound above holds.
+batch leased ahead keeps its own hold, counted from its grant, so the bound above holds. It is
+sized by the pace tokens were spent at since the last one (``ahead_size``): a worker whose
+batches expire half spent is not charged a whole batch every half hold.
 
 Time and randomness come in as a ``Clock``.
 """
@@ -52,6 +54,15 @@ def batch_size(rate: int) -> int:
     return max(1, min(BATCH_MAX, int(rate * BATCH_SECONDS)))
 
 
+def ahead_size(rate: int, spent: int, elapsed: float) -> int:
+    """Tokens to lease ahead, ``spent`` tokens having gone in the last ``elapsed`` seconds: one
+    hold's worth at that pace (a batch ahead is in hand half a hold or so), one at least, a batch
+    at most. Pure."""
+    if elapsed <= 0:
+        return batch_size(rate)
+    return max(1, min(batch_size(rate), math.ceil(round(spent * hold_seconds(rate) / elapsed, 6))))
+
+
 def hold_seconds(rate: int) -> float:
     """How long a worker may spend a leased batch: ``BATCH_SECONDS``, or the time the batch
     stands for at ``rate`` if longer. Tokens granted in any W + hold seconds are at most
@@ -70,6 +81,11 @@ class _Stash:
     """When this worker's next put-off delivery of the webhook should come back (unix seconds)."""
     refused_until: float = 0.0
     """Redis granted no token; it said one may be granted from then on (unix seconds)."""
+    granted: int = 0
+    """Tokens the batch in hand had when granted."""
+    spent: int = 0
+    """Tokens spent since ``counted_from`` (unix seconds): the pace a batch ahead is sized by."""
+    counted_from: float = 0.0
     ahead: int = 0
     """Tokens of the batch leased ahead: spent once those in hand run out or expire."""
     ahead_until: float = 0.0
@@ -95,8 +111,10 @@ class Throttle:
         if stash.tokens <= 0 or now > stash.until:
             if stash.ahead <= 0 or now > stash.ahead_until:
                 return False
-            stash.tokens, stash.until, stash.ahead = stash.ahead, stash.ahead_until, 0
+            stash.tokens = stash.granted = stash.ahead
+            stash.until, stash.ahead = stash.ahead_until, 0
         stash.tokens -= 1
+        stash.spent += 1
         if webhook_id not in self._ahead and self._low(stash, now):
             self._ahead[webhook_id] = task = asyncio.create_task(self._lease_ahead(webhook_id, rate))
             task.add_done_callback(lambda _: self._ahead.pop(webhook_id, None))
@@ -109,7 +127,7 @@ class Throttle:
         if (stash.ahead > 0 and now <= stash.ahead_until) or now < stash.refused_until:
             return False
         hold = hold_seconds(stash.rate)
-        return stash.tokens <= batch_size(stash.rate) * LOW or stash.until - now <= hold * LOW
+        return stash.tokens <= stash.granted * LOW or stash.until - now <= hold * LOW
 
     def _lock(self, webhook_id: int) -> asyncio.Lock:
         lock = self._leasing.get(webhook_id)
@@ -126,11 +144,14 @@ class Throttle:
             stash = self._stash.get(webhook_id)
             if stash is None or stash.rate != rate or not self._low(stash, self.clock.now()):
                 return
+            hold, now = hold_seconds(rate), self.clock.now()
+            want = ahead_size(rate, stash.spent, now - stash.counted_from)
+            stash.spent, stash.counted_from = 0, now
             with contextlib.suppress(Exception):
-                granted, wait_ms = await self._call(webhook_id, rate)
+                granted, wait_ms = await self._call(webhook_id, rate, want)
                 now = self.clock.now()
                 if granted:
-                    stash.ahead, stash.ahead_until = granted, now + hold_seconds(rate)
+                    stash.ahead, stash.ahead_until = granted, now + hold
                 else:
                     stash.refused_until = now + wait_ms / 1000
 
@@ -163,30 +184,31 @@ class Throttle:
                 return self._put_off(stash, now, stash.refused_until)
             return await self._lease(webhook_id, rate)
 
-    async def _call(self, webhook_id: int, rate: int) -> tuple[int, int]:
-        """One LEASE of a batch: the tokens granted, and (none granted) the ms to wait."""
+    async def _call(self, webhook_id: int, rate: int, want: int) -> tuple[int, int]:
+        """One LEASE of ``want`` tokens: the tokens granted, and (none granted) the ms to wait."""
         step_ms = 1000.0 / rate
         tolerance_ms = max(0.0, (BURST_SECONDS - hold_seconds(rate)) * 1000)
         granted, wait_ms = await run(
             self.redis,
             LEASE,
             [self.keys.rate_limit(webhook_id)],
-            [repr(step_ms), repr(tolerance_ms), batch_size(rate)],
+            [repr(step_ms), repr(tolerance_ms), want],
         )
         return int(granted), int(wait_ms)
 
     async def _lease(self, webhook_id: int, rate: int) -> float:
         hold = hold_seconds(rate)
-        granted, wait_ms = await self._call(webhook_id, rate)
+        granted, wait_ms = await self._call(webhook_id, rate, batch_size(rate))
         now = self.clock.now()
         stash = self._stash.get(webhook_id)
         if stash is None or stash.rate != rate:
             if len(self._stash) >= 10_000:
                 self._stash.clear()
-            stash = self._stash[webhook_id] = _Stash(rate, 0, now)
+            stash = self._stash[webhook_id] = _Stash(rate, 0, now, counted_from=now)
         stash.ahead = 0  # none, or expired: try_take would have spent it
+        stash.spent, stash.counted_from = 0, now
         if granted:
-            stash.tokens, stash.until = granted - 1, now + hold
+            stash.tokens, stash.granted, stash.until = granted - 1, granted, now + hold
             return 0.0
         stash.tokens = 0
         stash.refused_until = now + wait_ms / 1000
