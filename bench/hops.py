@@ -78,7 +78,7 @@ def _token(event_json: bytes) -> int | None:
         return None
 
 
-def _record_times(raw_log: Iterable[bytes]) -> tuple[float, float]:
+def record_times(raw_log: Iterable[bytes]) -> tuple[float, float]:
     """(read, posted) from an event's log: its matched record's ``at``; its first 2xx attempt's
     start. Pure."""
     read = posted = math.nan
@@ -128,7 +128,7 @@ async def timelines(
     out = []
     for token, log in zip(tokens, logs, strict=True):
         received, appended, _ = found[token]
-        read, posted = _record_times(log)
+        read, posted = record_times(log)
         out.append(Timeline(token, received, appended, answered[token], read, posted, arrived[token]))
     return out
 
