@@ -122,7 +122,7 @@ def read_counts() -> list[int]:
         for args in commands(sent):
             name = args[0].upper()
             if name == b"EVALSHA" and args[1] == TAKE.sha.encode():
-                counts.append(int(args[3 + int(args[2])]))  # ARGV: group, consumer, count, ...
+                counts.append(int(args[3 + int(args[2]) + 2]))  # ARGV: group, consumer, count, ...
             elif name == b"XREADGROUP" and b"BLOCK" not in (a.upper() for a in args):
                 counts.append(int(args[[a.upper() for a in args].index(b"COUNT") + 1]))
     return counts
