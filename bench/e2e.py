@@ -15,6 +15,10 @@ search are on by default. Beside the latencies, a thread of the harness sleeps 5
 and notes how late it wakes up: the machine's scheduling delay during the run. A callback's way
 crosses six processes (generator, listener, Redis, worker, Redis, sink), each woken at least
 once; on a machine whose cores are all busy, each wake-up can wait that long.
+
+Where the time goes: each run's hops (``bench.hops``: listener -> Redis -> worker's read -> POST
+-> sink, from what the relay writes anyway), their p50 and p99, and their median over the
+slowest 1 % end to end; and the CPU each process used during the run, in cores.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 
 from bench.config import Config
 from bench.consumers import backlog, relay_workers, sink_stats, wait_for
+from bench.hops import HOPS, breakdown, mono_offset_ns, timelines
 from bench.ingest import url
 from bench.load import Generator, PythonLoad
 from bench.procs import Proc
@@ -39,6 +44,8 @@ from relay.keys import Keys
 SECTION = "end to end (half capacity)"
 PREFIX = "benche2e"
 KEYS = Keys(PREFIX, PARTITIONS)
+CPU_OF = ("listener", "worker", "redis", "sink")
+"""The processes whose CPU (in cores, over the run) is reported."""
 
 
 def e2e_latencies_ms(
@@ -86,14 +93,19 @@ async def _watch_backlog(
 
 
 async def one_run(
-    stage: Stage, gen: PythonLoad, listener: Proc, sink: Proc, rate: float, seconds: float
+    stage: Stage, gen: PythonLoad, listener: Proc, worker: Proc, sink: Proc, rate: float, seconds: float
 ) -> dict[str, Any]:
     await sink_stats(sink, "/reset", "POST")
+    procs: dict[str, Proc] = {"listener": listener, "worker": worker, "redis": stage.redis_proc, "sink": sink}
+    cpu_before = {name: proc.cpu_seconds() for name, proc in procs.items()}
     samples: list[tuple[float, int]] = []
     stop = asyncio.Event()
     watcher = asyncio.create_task(_watch_backlog(stage, KEYS, samples, stop))
     with WakeupProbe() as probe:
+        started = time.monotonic()
         result = await gen.open(url(listener), rate, seconds)
+        took = time.monotonic() - started
+        cpu = {f"{name}_cores": (p.cpu_seconds() - cpu_before[name]) / took for name, p in procs.items()}
     stop.set()
     await watcher
     acks: list[list[int]] = result["acks"]  # type: ignore[assignment]
@@ -103,7 +115,10 @@ async def one_run(
 
     with contextlib.suppress(TimeoutError):
         await wait_for(all_arrived, "end-to-end deliveries", within=15)
-    latencies, lost = e2e_latencies_ms(acks, await sink_stats(sink, "/arrivals"))
+    arrivals = await sink_stats(sink, "/arrivals")
+    latencies, lost = e2e_latencies_ms(acks, arrivals)
+    lines = await timelines(stage.redis, KEYS, acks, arrivals, mono_offset_ns())
+    hops = breakdown(lines)
     ingest: list[int] = result["latencies_us"]  # type: ignore[assignment]
     times, depth = [t for t, _ in samples], [float(b) for _, b in samples]
     return {
@@ -120,6 +135,8 @@ async def one_run(
         "backlog_max": max(depth, default=0.0),
         "backlog_slope": slope(times, depth),
         "flat": backlog_is_flat(times, depth, rate),
+        "hops": hops,
+        **cpu,
     }
 
 
@@ -145,8 +162,9 @@ async def run_e2e(stage: Stage, cfg: Config) -> tuple[list[Row], dict[str, Any]]
     gen = PythonLoad()
     capacity = await measure_capacity(stage, gen, listener, sink, max(2.0, cfg.e2e_seconds / 2))
     rate = max(50.0, capacity / 2)
-    await one_run(stage, gen, listener, sink, rate, 1.0)  # warm-up
-    runs = [await one_run(stage, gen, listener, sink, rate, cfg.e2e_seconds) for _ in range(cfg.e2e_rounds)]
+    await one_run(stage, gen, listener, worker, sink, rate, 1.0)  # warm-up
+    seconds = cfg.e2e_seconds
+    runs = [await one_run(stage, gen, listener, worker, sink, rate, seconds) for _ in range(cfg.e2e_rounds)]
 
     def fig(key: str) -> Figure:
         return Figure.of([float(r[key]) for r in runs])
@@ -161,10 +179,15 @@ async def run_e2e(stage: Stage, cfg: Config) -> tuple[list[Row], dict[str, Any]]
         Row(SECTION, "callback answered (from due time), p99", "ms", fig("ingest_p99_ms")),
         Row(SECTION, "a sleeping thread's wake-up delay, p50", "ms", fig("wakeup_p50_ms")),
         Row(SECTION, "a sleeping thread's wake-up delay, p99", "ms", fig("wakeup_p99_ms")),
+        *(Row(SECTION, f"CPU of {name} during the run", "cores", fig(f"{name}_cores")) for name in CPU_OF),
         Row(SECTION, "backlog, most entries waiting", "entries", fig("backlog_max"), "flat", flat),
         Row(SECTION, "backlog growth", "entries/s", fig("backlog_slope")),
         Row(SECTION, "acknowledged but not delivered in 15 s", "events", fig("not_delivered")),
     ]
+    for hop, _, _ in HOPS:
+        for stat, label in (("p50", "p50"), ("p99", "p99"), ("slowest_1pct_p50", "slowest 1 %'s median")):
+            figure = Figure.of([float(r["hops"][hop][stat]) for r in runs])
+            rows.append(Row(SECTION, f"hop {hop}, {label}", "ms", figure))
     peak = {"e2e relay serve": listener.peak_rss_kib(), "e2e relay work": worker.peak_rss_kib()}
     for proc in (listener, worker, sink):
         await stage.stop(proc)

@@ -16,6 +16,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bench.e2e import e2e_latencies_ms
+from bench.hops import Timeline, breakdown, record_times
 from bench.load import Wrk
 from bench.loadgen import closed_loop
 from bench.matching import filtered
@@ -34,6 +35,7 @@ from relay.ingest.parsing import parse_callback
 from relay.keys import GROUP, Keys
 from relay.settings import Settings
 from relay.signing import CALLFIRE_HEADER, matching_secret
+from relay.store.attempts import attempt_record, matched_record
 from tests.callbacks import as_stored
 from tests.sink import Sink
 
@@ -80,6 +82,33 @@ def test_e2e_latency_pairs_acks_with_arrivals() -> None:
     """Latency is arrival minus 2xx, per call id; an acknowledged id that never arrived is counted."""
     latencies, lost = e2e_latencies_ms([[1, 1_000_000], [2, 2_000_000]], [[1, 3_000_000]])
     assert latencies == [2.0] and lost == 1
+
+
+def test_hops_read_the_relays_own_records() -> None:
+    """An event's log, newest first, as the relay writes it: the read is its matched record's
+    time, the POST's start its 2xx attempt's time less the attempt's latency (a failed attempt
+    before it does not count)."""
+    log = [
+        attempt_record(at=1_500, delivery_id="d", attempt=2, outcome="delivered", status=200,
+                       seconds=0.004, error=None),
+        attempt_record(at=1_200, delivery_id="d", attempt=1, outcome="retry", status=500,
+                       seconds=0.002, error=None),
+        matched_record(at=1_100, webhook_ids=[1], entry="0/1-0"),
+    ]  # fmt: skip
+    assert record_times(log) == (1_100.0, 1_496.0)
+    assert all(math.isnan(t) for t in record_times([]))
+
+
+def test_hop_breakdown_says_where_the_slowest_spent_their_time() -> None:
+    """99 events 10 ms end to end and one 110 ms, whose read came 100 ms late: the hops' p50s
+    are the common case's, and the slowest 1 %'s median puts the 100 ms in appended -> read."""
+    lines = [Timeline(n, 0, 1, 3, 2, 5, 13) for n in range(99)] + [Timeline(99, 0, 1, 3, 102, 105, 113)]
+    hops = breakdown(lines)
+    assert hops["appended -> read"]["p50"] == 1
+    assert hops["appended -> read"]["slowest_1pct_p50"] == 101
+    assert hops["read -> posted"]["slowest_1pct_p50"] == 3
+    assert hops["answered -> arrived"]["p99"] == 10
+    assert hops["answered -> arrived"]["slowest_1pct_p50"] == 110
 
 
 def test_proc_stat_and_status_parsing() -> None:

@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Callable
 
 from relay.clock import Clock
-from relay.delivery.throttle import Throttle, batch_size, hold_seconds
+from relay.delivery.throttle import Throttle, ahead_size, batch_size, hold_seconds
 from relay.keys import Keys
 from relay.settings import Settings
 from relay.store.connect import RedisClient
@@ -26,14 +26,48 @@ def test_a_batch_is_held_a_tenth_of_a_second_or_the_time_it_stands_for() -> None
     assert [hold_seconds(r) for r in (1, 5, 100, 10_000)] == [1.0, 0.2, 0.1, 0.1]
 
 
+def test_a_batch_ahead_is_a_holds_worth_at_the_pace_tokens_went() -> None:
+    """At 10,000/s (a batch of 50, held 0.1 s): 3 tokens in 60 ms lease 5 ahead; 30 in 50 ms a
+    whole batch; none spent yet, or no time counted, at least one / a whole batch."""
+    assert ahead_size(10_000, 3, 0.06) == 5
+    assert ahead_size(10_000, 30, 0.05) == 50
+    assert ahead_size(10_000, 0, 0.05) == 1
+    assert ahead_size(10_000, 3, 0.0) == 50
+
+
 async def test_one_lease_serves_a_batch(redis: RedisClient, keys: Keys) -> None:
-    """At rate 100 one Redis call leases ten tokens: nine more are then spent without Redis."""
-    throttle = Throttle(redis, keys, Clock())
+    """At rate 100 one Redis call leases ten tokens: nine more are then spent without waiting for
+    Redis; the next batch, leased ahead once half was spent, serves the tenth."""
+    throttle = Throttle(redis, keys, Clock(now=lambda: 1000.0))
     assert await throttle.take(7, 100) == 0.0
-    state = float(await redis.get(keys.rate_limit(7)))  # type: ignore[arg-type]
     taken = [throttle.try_take(7, 100) for _ in range(10)]
-    assert taken == [True] * 9 + [False]
-    assert float(await redis.get(keys.rate_limit(7))) == state  # type: ignore[arg-type]
+    assert taken == [True] * 9 + [False]  # the lease ahead has not run yet: nothing was awaited
+    await throttle.settled()
+    assert throttle.try_take(7, 100)
+
+
+async def test_steady_traffic_never_waits_for_a_lease_after_the_first(redis: RedisClient, keys: Keys) -> None:
+    """At 10,000/s (a batch of 50 held 0.1 s), a worker delivering every 20 ms finds a token in
+    hand for every delivery after the first: the next batch was leased ahead, in the background,
+    while the one in hand lasted (before, every fifth delivery found its batch expired and waited
+    for a lease)."""
+    now = [1000.0]
+    throttle = Throttle(redis, keys, Clock(now=lambda: now[0]))
+    assert await throttle.take(13, 10_000) == 0.0
+    for _ in range(100):
+        now[0] += 0.02
+        assert throttle.try_take(13, 10_000)
+        await throttle.settled()
+
+
+async def test_stop_cancels_a_lease_ahead(redis: RedisClient, keys: Keys) -> None:
+    """A lease ahead still on the wire at stop is cancelled and waited for."""
+    throttle = Throttle(redis, keys, Clock(now=lambda: 1000.0))
+    assert await throttle.take(14, 100) == 0.0
+    while throttle.try_take(14, 100):
+        pass
+    await throttle.stop()
+    assert not throttle.try_take(14, 100)  # the batch ahead never came
 
 
 async def test_a_worker_with_steady_traffic_leaves_the_budget_to_others(

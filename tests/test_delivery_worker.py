@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from relay.clock import Clock
-from relay.delivery.worker import backoff
+from relay.delivery.worker import READ_BATCH, backoff, light, next_batch
 from relay.settings import Settings
 from relay.store.connect import RedisClient
 from tests.callbacks import call_event
@@ -17,6 +17,17 @@ from tests.delivery_harness import HOOK_SECRET, check_read_your_writes, open_har
 from tests.sink import callfire_valid, standard_verified
 
 Make = Callable[..., Settings]
+
+
+def test_a_modest_read_holds_a_sixteenth_of_the_bound_at_most() -> None:
+    """A reader at a modest rate holds 16 slots at most, a sixteenth of the bound, 2 at least."""
+    assert [light(limit) for limit in (1, 16, 64, 256, 10_000)] == [2, 2, 4, 16, 16]
+
+
+def test_the_next_read_asks_for_twice_what_the_last_found() -> None:
+    """Twice the entries found, ``least`` at least, ``READ_BATCH`` at most."""
+    assert [next_batch(found, 4) for found in (0, 1, 2, 3, 8, 40, 60, 100)] == [4, 4, 4, 6, 16, 80, 100, 100]
+    assert READ_BATCH == 100
 
 
 async def test_body_is_callfire_envelope_with_event_exact(make_settings: Make, redis: RedisClient) -> None:

@@ -200,6 +200,7 @@ class DeliveryService:
             await cancel_all(late)
             if late:
                 log.warning("deliveries cut off at shutdown; they will be reclaimed", deliveries=len(late))
+        await self.dispatcher.throttle.stop()
         await self.completer.stop(grace=5.0)
         await self.sender.close()
         await self.view.stop()

@@ -1,9 +1,10 @@
 """A partition's reader: one loop that reads both of the partition's streams and dispatches.
 
 Each pass: wait for room (in the process's capacity and in the acknowledgement queue), now and
-then reclaim idle entries and trim, then reserve up to a batch of slots and take that many
-entries at most, in one script that first moves due retries onto the deliveries stream; what
-the read did not use is given back. Before entries read (or reclaimed) are matched, the webhook
+then reclaim idle entries and trim, then reserve a batch of slots (twice what the last read found:
+a few at a modest rate, up to ``READ_BATCH`` in a backlog) and take that many entries at most,
+in one script that first moves due retries onto the deliveries stream; what the read did not use
+is given back. Before entries read (or reclaimed) are matched, the webhook
 view is brought up to the table's version as read *after* them (``WebhookView.refresh``): an
 event whose callback came after a webhook change was answered is matched against that change.
 On one server that version comes in the read's own round trip (``version=True``), so an event
@@ -33,6 +34,7 @@ from relay.store.streams import Entry, Streams, is_nogroup
 log = structlog.get_logger("relay.delivery")
 
 READ_BATCH = 100
+"""Most entries one non-blocking read takes."""
 WAIT_BATCH = 8
 """Entries of each stream a blocking read may return: a wake-up at a modest rate takes what came
 while the last ones were dispatched in that one round trip."""
@@ -43,6 +45,26 @@ TRIM_EVERY = 30.0
 CONSUMER_IDLE_MS = 3_600_000
 """A consumer (a worker process gone) idle this long with nothing pending is removed."""
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 2.0
+
+
+def light(limit: int) -> int:
+    """Slots a reader holds for a read at a modest rate, blocking or not: ``2 * WAIT_BATCH``, a
+    sixteenth of the process's bound ``limit`` at most, 2 at least (one entry of each stream).
+    One reader a partition: together they hold a small share of the bound. Pure."""
+    return max(2, min(2 * WAIT_BATCH, limit // 16))
+
+
+def next_batch(found: int, least: int) -> int:
+    """Slots the next non-blocking read reserves, the last read having found ``found`` entries:
+    twice that, ``least`` (``light``) at least, ``READ_BATCH`` at most. Pure.
+
+    Readers share the process's bound, and slots reserved for a read are nobody else's until its
+    reply comes. Each read used to reserve ``READ_BATCH`` (all the room there was): at a modest
+    rate a read finding two entries kept the other partitions' readers from reading for its
+    round trip, and the next such read too; on the shared 2-core VM an entry waited up to 474 ms
+    before its partition's reader got room (``python -m bench --only e2e``). A backlog still gets
+    full reads after a few (4, 8, 16, ... 100 at a bound of 64), each bounded by the room."""
+    return max(least, min(READ_BATCH, 2 * found))
 
 
 def backoff(failures: int, clock: Clock) -> float:
@@ -70,6 +92,8 @@ class PartitionReader:
     beat: float = field(default_factory=time.monotonic)
     """When the loop last went round (monotonic): readiness reports a reader stuck."""
     _next_due: int | None = None
+    _batch: int = 0
+    """Slots the next non-blocking read reserves (``next_batch`` of the last read); 0: ``light``."""
     _drained: bool = False
     """The last blocking read found entries, fewer than it could take: both streams were empty
     after it, so the next pass blocks again (no non-blocking read first) unless a move is due."""
@@ -134,7 +158,7 @@ class PartitionReader:
             await self._wait()
             return
         self._drained = False
-        count = self.capacity.reserve(READ_BATCH)
+        count = self.capacity.reserve(self._batch or light(self.capacity.limit))
         if count == 0:
             return
         sent = asyncio.get_running_loop().time()
@@ -147,6 +171,7 @@ class PartitionReader:
             raise
         if move is not None:
             self._next_due, self._last_move = next_due, mono
+        self._batch = next_batch(len(entries), light(self.capacity.limit))
         await self._dispatch(entries, count, version, sent)
         if not entries:
             await self._wait()
@@ -156,9 +181,7 @@ class PartitionReader:
         block = BLOCK_MS
         if self._next_due is not None:
             block = max(1, min(block, self._next_due - self.clock.now_ms()))
-        # a sixteenth of the process's bound at most: blocked readers (one a partition) never
-        # hold more than a few of its slots while they wait
-        reserved = self.capacity.reserve(min(2 * WAIT_BATCH, self.capacity.limit // 16))
+        reserved = self.capacity.reserve(light(self.capacity.limit))
         if reserved < 2:  # room for one of each stream at least, as before (a soft bound)
             self.capacity.take(2 - reserved)
             reserved = 2
@@ -172,6 +195,7 @@ class PartitionReader:
             self.capacity.give(reserved)
             raise
         self._drained = 0 < len(entries) < each
+        self._batch = next_batch(len(entries), light(self.capacity.limit))
         await self._dispatch(entries, reserved, version, sent)
 
     async def _dispatch(
