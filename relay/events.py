@@ -180,18 +180,8 @@ def events_of(callback: Callback, received_at: int, traceparent: str = "") -> li
 
 
 def entries_of(callback: Callback, received_at: int, traceparent: str = "") -> list[tuple[bytes, bytes]]:
-    """Per event of the callback, its entry's ``m`` and ``json`` values: those of
-    ``events_of(...)[n].to_fields()``, built without the events (the listener's hot path)."""
-    digest = callback.digest.hex()
-    cf_id, name = callback.webhook_id, callback.webhook_name or ""
-    entries: list[tuple[bytes, bytes]] = []
-    for n, e in enumerate(callback.events):
-        key = event_key(e.event_type)
-        meta = pack_meta(
-            e.resource_type, e.event_type, key, cf_id, name, e.timestamp, received_at, digest, n, traceparent
-        )
-        entries.append((meta, e.text))
-    return entries
+    """Per event of the callback, its entry's ``m`` and ``json`` values (``to_fields``), in order."""
+    return [(e.packed(), e.json) for e in events_of(callback, received_at, traceparent)]
 
 
 def outbound_body(event: StreamEvent, webhook_id: int, webhook_name: str) -> bytes:
